@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	sieve "github.com/foxcpp/go-sieve"
+)
+
+// Severity of a Diagnostic.
+type Severity int
+
+const (
+	SeverityError Severity = iota
+	SeverityWarning
+)
+
+func (s Severity) String() string {
+	if s == SeverityWarning {
+		return "warning"
+	}
+	return "error"
+}
+
+// Diagnostic is one compile error or warning, positioned in the script.
+// Line and Column are 1-based; 0 means unknown.
+type Diagnostic struct {
+	Line, Column int
+	Severity     Severity
+	Message      string // a sentence for a person, no interpreter call chain
+}
+
+// Diagnostics is the outcome of a compile besides the script itself.
+type Diagnostics []Diagnostic
+
+// HasErrors reports whether any diagnostic is an error.
+func (d Diagnostics) HasErrors() bool {
+	for _, x := range d {
+		if x.Severity == SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors returns only the errors.
+func (d Diagnostics) Errors() Diagnostics { return d.filter(SeverityError) }
+
+// Warnings returns only the warnings.
+func (d Diagnostics) Warnings() Diagnostics { return d.filter(SeverityWarning) }
+
+func (d Diagnostics) filter(s Severity) Diagnostics {
+	var out Diagnostics
+	for _, x := range d {
+		if x.Severity == s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Format renders diagnostics the way Pigeonhole does for ManageSieve and
+// sieve-test, one per line:
+//
+//	<name>: line <N>: error: <message>.
+//
+// at most max entries (max <= 0: all), then, when there are errors, the
+// summary line "<name>: error: validation failed.".
+func (d Diagnostics) Format(name string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, x := range d {
+		if max > 0 && n >= max {
+			break
+		}
+		n++
+		msg := strings.TrimRight(x.Message, ".")
+		if x.Line > 0 {
+			fmt.Fprintf(&b, "%s: line %d: %s: %s.\n", name, x.Line, x.Severity, msg)
+		} else {
+			fmt.Fprintf(&b, "%s: %s: %s.\n", name, x.Severity, msg)
+		}
+	}
+	if d.HasErrors() {
+		fmt.Fprintf(&b, "%s: error: validation failed.\n", name)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// Script is a compiled script, safe to run concurrently.
+type Script struct {
+	Name   string
+	script *sieve.Script
+	eng    *Engine
+}
+
+// Compile compiles src. It returns a script (nil when there are errors) and
+// the diagnostics, which may hold warnings for a usable script.
+func (e *Engine) Compile(name string, src []byte) (*Script, Diagnostics) {
+	if len(src) > e.cfg.Limits.MaxScriptBytes {
+		return nil, Diagnostics{{Severity: SeverityError, Message: fmt.Sprintf(
+			"script is too large (%d bytes, the limit is %d)", len(src), e.cfg.Limits.MaxScriptBytes)}}
+	}
+	opts := e.options()
+	s, err := sieve.Load(bytes.NewReader(src), opts)
+	if err != nil {
+		return nil, Diagnostics{diagnosticFromError(err)}
+	}
+	return &Script{Name: name, script: s, eng: e}, nil
+}
+
+func (e *Engine) options() sieve.Options {
+	opts := sieve.DefaultOptions()
+	l := e.cfg.Limits
+	opts.Lexer.MaxTokens = l.MaxTokens
+	opts.Parser.MaxBlockNesting = l.MaxNesting
+	opts.Parser.MaxTestNesting = l.MaxNesting
+	opts.Interp.MaxRedirects = l.MaxRedirects
+	opts.Interp.MaxVariableCount = l.MaxVariables
+	opts.Interp.MaxVariableLen = l.MaxVariableLen
+	opts.Interp.SubAddressSep = e.cfg.SubaddressSeparators
+	return opts
+}
+
+var posRE = regexp.MustCompile(`(?:^|[\s:])(\d+):(\d+): ?`)
+
+// diagnosticFromError turns go-sieve's "LoadCmd x: LoadTest y: 3:5: msg"
+// chains into a positioned, readable diagnostic.
+func diagnosticFromError(err error) Diagnostic {
+	text := err.Error()
+	d := Diagnostic{Severity: SeverityError}
+	if loc := posRE.FindStringSubmatchIndex(text); loc != nil {
+		d.Line, _ = strconv.Atoi(text[loc[2]:loc[3]])
+		d.Column, _ = strconv.Atoi(text[loc[4]:loc[5]])
+		text = text[loc[1]:]
+	}
+	// Drop interpreter call-chain prefixes such as "LoadSpec: ".
+	for {
+		i := strings.Index(text, ": ")
+		if i < 0 || strings.ContainsAny(text[:i], " ") {
+			break
+		}
+		if !strings.HasPrefix(text[:i], "Load") && text[:i] != "lexer" && text[:i] != "parser" {
+			break
+		}
+		text = text[i+2:]
+	}
+	d.Message = text
+	return d
+}
+
+var _ = (*Engine).computeExtensions
+
+func (e *Engine) computeExtensions() []string {
+	base := []string{
+		"fileinto", "envelope", "encoded-character",
+		"comparator-i;octet", "comparator-i;ascii-casemap",
+		"comparator-i;ascii-numeric", "comparator-i;unicode-casemap",
+		"imap4flags", "variables", "relational", "copy", "reject",
+		"ereject", "subaddress", "environment", "body",
+	}
+	for _, x := range e.cfg.Extensions {
+		base = append(base, x.Names()...)
+	}
+	return sortedUnique(base)
+}

@@ -1,0 +1,116 @@
+package interop
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// requirePeer returns the path of a peer program. It fails the test when the
+// peer is missing and SIEVED_REQUIRE_PEERS=1 (as in scripts/test.sh and CI),
+// and skips it otherwise.
+func requirePeer(t testing.TB, name string) string {
+	t.Helper()
+	if filepath.IsAbs(name) {
+		if _, err := os.Stat(name); err == nil {
+			return name
+		}
+	} else if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if os.Getenv("SIEVED_REQUIRE_PEERS") == "1" {
+		t.Fatalf("peer %s is not installed (scripts/test.sh installs it)", name)
+	}
+	t.Skipf("peer %s is not installed; run scripts/test.sh", name)
+	return ""
+}
+
+var (
+	buildMu   sync.Mutex
+	buildDir  string
+	buildErrs = map[string]error{}
+	built     = map[string]string{}
+)
+
+// binary builds ./cmd/<name> once per test process and returns its path.
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	if err, ok := buildErrs[name]; ok {
+		t.Fatalf("build %s: %v", name, err)
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "sieved-interop-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = d
+	}
+	out := filepath.Join(buildDir, name)
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
+	cmd.Dir = ".."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		buildErrs[name] = err
+		t.Fatalf("build %s: %v\n%s", name, err, b)
+	}
+	built[name] = out
+	return out
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// freePort returns a free TCP port on 127.0.0.1.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitPort waits until something accepts connections on 127.0.0.1:port.
+func waitPort(t testing.TB, port int, within time.Duration) {
+	t.Helper()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s after %s", addr, within)
+}
+
+// startProcess starts cmd and kills it (by PID) when the test ends.
+func startProcess(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			_ = cmd.Process.Kill()
+			_, _ = cmd.Process.Wait()
+		}
+	})
+}

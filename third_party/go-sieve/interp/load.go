@@ -134,7 +134,7 @@ func LoadBlock(s *Script, cmds []parser.Cmd) ([]Cmd, error) {
 
 func LoadCmd(s *Script, cmd parser.Cmd) (Cmd, error) {
 	cmdName := strings.ToLower(cmd.Id)
-	factory := commands[cmdName]
+	factory := s.opts.commandLoader(cmdName)
 	if factory == nil {
 		return nil, lexer.ErrorAt(cmd, "LoadBlock: unsupported command: %v", cmdName)
 	}
@@ -144,7 +144,7 @@ func LoadCmd(s *Script, cmd parser.Cmd) (Cmd, error) {
 
 func LoadTest(s *Script, t parser.Test) (Test, error) {
 	testName := strings.ToLower(t.Id)
-	factory := tests[testName]
+	factory := s.opts.testLoader(testName)
 	if factory == nil {
 		return nil, lexer.ErrorAt(t, "LoadTest: unsupported test: %v", testName)
 	}

@@ -32,7 +32,7 @@ func loadRequire(s *Script, pcmd parser.Cmd) (Cmd, error) {
 			continue
 		}
 
-		if _, ok := supportedRequires[ext]; !ok {
+		if !s.opts.extensionSupported(ext) {
 			return nil, fmt.Errorf("loadRequire: unsupported extension: %v", ext)
 		}
 		s.extensions[ext] = struct{}{}

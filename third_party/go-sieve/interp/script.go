@@ -25,6 +25,17 @@ type Options struct {
 	// Defaults to "+" if empty.
 	SubAddressSep string
 
+	// Extensions lists capability names, besides the built-in ones, that
+	// scripts loaded with these options may require. They are typically
+	// implemented by Commands and Tests below.
+	Extensions []string
+	// Commands and Tests add commands and tests (keyed by lower-case name)
+	// for scripts loaded with these options, or replace built-in ones. They
+	// are per Options, so differently configured interpreters can coexist in
+	// one process.
+	Commands map[string]CommandLoader
+	Tests    map[string]TestLoader
+
 	// If specified - enables vnd.dovecot.testsuite extension
 	// and will execute tests.
 	T             *testing.T

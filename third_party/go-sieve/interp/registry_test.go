@@ -1,0 +1,64 @@
+package interp
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/foxcpp/go-sieve/lexer"
+	"github.com/foxcpp/go-sieve/parser"
+)
+
+type cmdPing struct{ cancel bool }
+
+func (c cmdPing) Execute(ctx context.Context, d *RuntimeData) error {
+	return d.OnAction(ctx, ActionExtension{Name: "ping", Value: ExpandVars(d, "${x}"), CancelsImplicitKeep: c.cancel}, d)
+}
+
+func loadWith(t *testing.T, opts *Options, src string) (*Script, error) {
+	t.Helper()
+	toks, err := lexer.Lex(strings.NewReader(src), &lexer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := parser.Parse(lexer.NewStream(toks), &parser.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return LoadScript(cmds, opts)
+}
+
+func TestRegistryPerOptions(t *testing.T) {
+	withPing := &Options{
+		MaxRedirects: 5, MaxVariableCount: 10, MaxVariableNameLen: 32, MaxVariableLen: 100,
+		Extensions: []string{"x-ping"},
+		Commands: map[string]CommandLoader{
+			"ping": func(s *Script, c parser.Cmd) (Cmd, error) { return cmdPing{cancel: true}, nil },
+		},
+	}
+	plain := &Options{MaxRedirects: 5, MaxVariableCount: 10, MaxVariableNameLen: 32, MaxVariableLen: 100}
+
+	src := `require ["x-ping", "variables"]; set "x" "pong"; ping;`
+	s, err := loadWith(t, withPing, src)
+	if err != nil {
+		t.Fatalf("load with registry: %v", err)
+	}
+	if _, err := loadWith(t, plain, src); err == nil {
+		t.Fatal("plain options accepted a registered extension")
+	}
+
+	d := NewRuntimeData(s, DummyPolicy{}, EnvelopeStatic{}, MessageStatic{})
+	if err := s.Execute(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	want := []AppliedAction{ActionExtension{Name: "ping", Value: "pong", CancelsImplicitKeep: true}}
+	if !reflect.DeepEqual(d.AppliedActions, want) {
+		t.Fatalf("actions = %#v, want %#v (no implicit keep)", d.AppliedActions, want)
+	}
+
+	got := withPing.SupportedExtensions()
+	if len(got) != len(BuiltinExtensions())+1 {
+		t.Fatalf("SupportedExtensions = %v", got)
+	}
+}

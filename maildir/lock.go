@@ -1,0 +1,78 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// Dovecot updates its small Maildir control files ("dovecot-keywords",
+// "subscriptions") under a dotlock: it creates "<file>.lock" exclusively,
+// writes the new content into it and renames it over the file. Doing the
+// same here means a running Dovecot and concurrent sieve-lda processes
+// never see a half-written file and never lose each other's additions.
+
+const (
+	lockStale = 2 * time.Minute // Dovecot's subscriptions lock timeout
+	lockPoll  = 20 * time.Millisecond
+)
+
+// updateLocked replaces the file at path with update(old) under a dotlock.
+// update returns changed=false to leave the file untouched. A missing file
+// reads as empty.
+func updateLocked(ctx context.Context, path string, perm os.FileMode, update func(old []byte) (next []byte, changed bool, err error)) error {
+	lock := path + ".lock"
+	var f *os.File
+	for {
+		var err error
+		f, err = os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("maildir: lock %q: %w", lock, err)
+		}
+		if st, err := os.Stat(lock); err == nil && time.Since(st.ModTime()) > lockStale {
+			// A process died holding it; Dovecot overrides stale locks too.
+			_ = os.Remove(lock)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("maildir: lock %q: %w", lock, ctx.Err())
+		case <-time.After(lockPoll):
+		}
+	}
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			os.Remove(lock)
+		}
+	}()
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("maildir: read %q: %w", path, err)
+	}
+	next, changed, err := update(old)
+	if err != nil || !changed {
+		return err
+	}
+	if _, err := f.Write(next); err != nil {
+		return fmt.Errorf("maildir: write %q: %w", lock, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("maildir: fsync %q: %w", lock, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("maildir: close %q: %w", lock, err)
+	}
+	if err := os.Rename(lock, path); err != nil {
+		return fmt.Errorf("maildir: rename %q: %w", lock, err)
+	}
+	done = true
+	return nil
+}

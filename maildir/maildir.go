@@ -121,7 +121,6 @@ func (m *Maildir) Create(ctx context.Context, f Folder, subscribeIt bool) error 
 	return nil
 }
 
-
 // Spool is a message written and fsync'ed in the root's tmp/, ready to be
 // linked into folders.
 type Spool struct {

@@ -6,6 +6,7 @@ replace github.com/foxcpp/go-sieve => ./third_party/go-sieve
 
 require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
+	github.com/GehirnInc/crypt v0.0.0-20230320061759-8cc1b52080c5 // indirect
 	github.com/emersion/go-imap/v2 v2.0.0-beta.8 // indirect
 	github.com/emersion/go-maildir v0.6.0 // indirect
 	github.com/emersion/go-message v0.18.2 // indirect

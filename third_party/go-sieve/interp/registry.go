@@ -100,3 +100,8 @@ func ExpandVars(d *RuntimeData, s string) string { return expandVars(d, s) }
 
 // ExpandVarsList is ExpandVars for each element of a string list.
 func ExpandVarsList(d *RuntimeData, list []string) []string { return expandVarsList(d, list) }
+
+// DecodeEncodedChars decodes "${hex:...}" and "${unicode:...}" sequences
+// (RFC 5228, section 2.4.2.4) as the built-in commands do for scripts that
+// require "encoded-character".
+func DecodeEncodedChars(s string) (string, error) { return decodeEncodedChars(s) }

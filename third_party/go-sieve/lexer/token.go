@@ -123,22 +123,32 @@ type position interface {
 	LineCol() (int, int)
 }
 
-type tokError struct {
-	t    position
-	text string
+// Error is a compile error (lexer, parser or loader) at a position in the
+// script. Loaders wrap it with context ("LoadCmd if: ..."); use errors.As
+// to get the position and the bare message.
+type Error struct {
+	// Position of the offending token; Line and Col are 0 when unknown.
+	Position Position
+	// Msg is the message without position or context prefixes.
+	Msg string
 }
 
-func (e tokError) Error() string {
-	if e.t == nil {
-		return fmt.Sprintf("unknown-position: %s", e.text)
+func (e *Error) Error() string {
+	if e.Position.Line == 0 || e.Position.Col == 0 {
+		return fmt.Sprintf("invalid-position: %s", e.Msg)
 	}
-	line, col := e.t.LineCol()
-	if line == 0 || col == 0 {
-		return fmt.Sprintf("invalid-position: %s", e.text)
-	}
-	return fmt.Sprintf("%d:%d: %s", line, col, e.text)
+	return fmt.Sprintf("%d:%d: %s", e.Position.Line, e.Position.Col, e.Msg)
 }
 
+// ErrorAt returns an *Error at the position of t.
 func ErrorAt(t position, format string, args ...interface{}) error {
-	return tokError{t: t, text: fmt.Sprintf(format, args...)}
+	e := &Error{Msg: fmt.Sprintf(format, args...)}
+	switch t := t.(type) {
+	case nil:
+	case Position:
+		e.Position = t
+	default:
+		e.Position.Line, e.Position.Col = t.LineCol()
+	}
+	return e
 }

@@ -2,12 +2,15 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
 	sieve "github.com/foxcpp/go-sieve"
+	"github.com/foxcpp/go-sieve/lexer"
 )
 
 // Severity of a Diagnostic.
@@ -104,15 +107,35 @@ func (e *Engine) Compile(name string, src []byte) (*Script, Diagnostics) {
 		return nil, Diagnostics{{Severity: SeverityError, Message: fmt.Sprintf(
 			"script is too large (%d bytes, the limit is %d)", len(src), e.cfg.Limits.MaxScriptBytes)}}
 	}
-	opts := e.options()
+	st := &compileState{uses: map[Extension][]CommandUse{}}
+	opts := e.options(st)
 	s, err := sieve.Load(bytes.NewReader(src), opts)
 	if err != nil {
-		return nil, Diagnostics{diagnosticFromError(err)}
+		return nil, append(Diagnostics{diagnosticFromError(err)}, st.warnings...)
 	}
-	return &Script{Name: name, script: s, eng: e}, nil
+	diags := st.warnings
+	for _, x := range e.cfg.Extensions {
+		if v, ok := x.(Validator); ok {
+			diags = append(diags, v.Validate(st.uses[x])...)
+		}
+	}
+	sortDiagnostics(diags)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return &Script{Name: name, script: s, eng: e}, diags
 }
 
-func (e *Engine) options() sieve.Options {
+func sortDiagnostics(d Diagnostics) {
+	sort.SliceStable(d, func(i, j int) bool {
+		if d[i].Line != d[j].Line {
+			return d[i].Line < d[j].Line
+		}
+		return d[i].Column < d[j].Column
+	})
+}
+
+func (e *Engine) options(st *compileState) sieve.Options {
 	opts := sieve.DefaultOptions()
 	l := e.cfg.Limits
 	opts.Lexer.MaxTokens = l.MaxTokens
@@ -122,48 +145,35 @@ func (e *Engine) options() sieve.Options {
 	opts.Interp.MaxVariableCount = l.MaxVariables
 	opts.Interp.MaxVariableLen = l.MaxVariableLen
 	opts.Interp.SubAddressSep = e.cfg.SubaddressSeparators
+	e.registerExtensions(&opts.Interp, st)
 	return opts
 }
 
 var posRE = regexp.MustCompile(`(?:^|[\s:])(\d+):(\d+): ?`)
 
-// diagnosticFromError turns go-sieve's "LoadCmd x: LoadTest y: 3:5: msg"
-// chains into a positioned, readable diagnostic.
+// diagnosticFromError turns an interpreter error into a positioned,
+// readable diagnostic.
 func diagnosticFromError(err error) Diagnostic {
-	text := err.Error()
 	d := Diagnostic{Severity: SeverityError}
+	var le *lexer.Error
+	if errors.As(err, &le) {
+		d.Line, d.Column = le.Position.Line, le.Position.Col
+		d.Message = le.Msg
+		return d
+	}
+	text := err.Error()
 	if loc := posRE.FindStringSubmatchIndex(text); loc != nil {
 		d.Line, _ = strconv.Atoi(text[loc[2]:loc[3]])
 		d.Column, _ = strconv.Atoi(text[loc[4]:loc[5]])
 		text = text[loc[1]:]
 	}
-	// Drop interpreter call-chain prefixes such as "LoadSpec: ".
-	for {
-		i := strings.Index(text, ": ")
-		if i < 0 || strings.ContainsAny(text[:i], " ") {
-			break
-		}
-		if !strings.HasPrefix(text[:i], "Load") && text[:i] != "lexer" && text[:i] != "parser" {
-			break
-		}
-		text = text[i+2:]
-	}
 	d.Message = text
 	return d
 }
 
-var _ = (*Engine).computeExtensions
-
+// computeExtensions is the interpreter's own list plus the project
+// extensions, as the interpreter registry reports it.
 func (e *Engine) computeExtensions() []string {
-	base := []string{
-		"fileinto", "envelope", "encoded-character",
-		"comparator-i;octet", "comparator-i;ascii-casemap",
-		"comparator-i;ascii-numeric", "comparator-i;unicode-casemap",
-		"imap4flags", "variables", "relational", "copy", "reject",
-		"ereject", "subaddress", "environment", "body",
-	}
-	for _, x := range e.cfg.Extensions {
-		base = append(base, x.Names()...)
-	}
-	return sortedUnique(base)
+	opts := e.options(&compileState{uses: map[Extension][]CommandUse{}})
+	return sortedUnique(opts.Interp.SupportedExtensions())
 }

@@ -8,7 +8,6 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -145,7 +144,11 @@ var ErrTimeout = errors.New("engine: script exceeded its time limit")
 type RuntimeError struct {
 	Line, Column int
 	Msg          string
+	Err          error // underlying error, may be nil
 }
+
+// Unwrap returns the underlying error.
+func (e *RuntimeError) Unwrap() error { return e.Err }
 
 func (e *RuntimeError) Error() string {
 	if e.Line > 0 {
@@ -161,13 +164,3 @@ type Envelope struct {
 	OriginalTo string // original recipient (dovecot-lda -a), may be ""
 	Auth       string // authenticated submitter, usually ""
 }
-
-// Extension is a project-owned Sieve extension registered with the
-// interpreter (vacation, mailbox, ...). See extension.go.
-type Extension interface {
-	// Names returns the capability names the extension provides
-	// (e.g. "vacation", "vacation-seconds").
-	Names() []string
-}
-
-var _ = context.Background

@@ -14,6 +14,7 @@ require (
 	github.com/emersion/go-smtp v0.25.1 // indirect
 	github.com/foxcpp/go-sieve v0.0.0-20260523221512-9ae51b269e52 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 	rsc.io/binaryregexp v0.2.0 // indirect
 )

@@ -1,8 +1,65 @@
 package config
 
-// Engine is the [engine] section.
-type Engine struct{}
+import (
+	"fmt"
+	"time"
+)
 
-func defaultEngine() Engine { return Engine{} }
+// Engine is the [engine] section: the limits of the Sieve engine that
+// sieved compiles with and sieve-lda runs with. The fields mirror
+// engine.Limits one to one (cmd/* convert); the defaults are Pigeonhole's.
+type Engine struct {
+	MaxScriptBytes    int           `toml:"max_script_bytes"`
+	MaxTokens         int           `toml:"max_tokens"`
+	MaxNesting        int           `toml:"max_nesting"`
+	MaxVariables      int           `toml:"max_variables"`
+	MaxVariableLen    int           `toml:"max_variable_len"`
+	MaxMatchWildcards int           `toml:"max_match_wildcards"`
+	MaxMatchKeyBytes  int           `toml:"max_match_key_bytes"`
+	MaxActions        int           `toml:"max_actions"`
+	MaxRedirects      int           `toml:"max_redirects"`
+	Timeout           time.Duration `toml:"timeout"`
+	MaxMIMEDepth      int           `toml:"max_mime_depth"`
+	MaxMIMEParts      int           `toml:"max_mime_parts"`
+	MaxBodyBytes      int64         `toml:"max_body_bytes"`
+	MaxErrors         int           `toml:"max_errors"`
+}
 
-func (x Engine) validate() error { return nil }
+func defaultEngine() Engine {
+	return Engine{
+		MaxScriptBytes:    1 << 20,
+		MaxTokens:         100000,
+		MaxNesting:        15,
+		MaxVariables:      128,
+		MaxVariableLen:    4000,
+		MaxMatchWildcards: 64,
+		MaxMatchKeyBytes:  4096,
+		MaxActions:        32,
+		MaxRedirects:      4,
+		Timeout:           10 * time.Second,
+		MaxMIMEDepth:      16,
+		MaxMIMEParts:      256,
+		MaxBodyBytes:      8 << 20,
+		MaxErrors:         5,
+	}
+}
+
+func (x Engine) validate() error {
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"max_script_bytes", int64(x.MaxScriptBytes)}, {"max_tokens", int64(x.MaxTokens)},
+		{"max_nesting", int64(x.MaxNesting)}, {"max_variables", int64(x.MaxVariables)},
+		{"max_variable_len", int64(x.MaxVariableLen)}, {"max_match_wildcards", int64(x.MaxMatchWildcards)},
+		{"max_match_key_bytes", int64(x.MaxMatchKeyBytes)}, {"max_actions", int64(x.MaxActions)},
+		{"max_redirects", int64(x.MaxRedirects)}, {"timeout", int64(x.Timeout)},
+		{"max_mime_depth", int64(x.MaxMIMEDepth)}, {"max_mime_parts", int64(x.MaxMIMEParts)},
+		{"max_body_bytes", x.MaxBodyBytes}, {"max_errors", int64(x.MaxErrors)},
+	} {
+		if f.v <= 0 {
+			return fmt.Errorf("engine.%s must be positive", f.key)
+		}
+	}
+	return nil
+}

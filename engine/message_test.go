@@ -1,0 +1,652 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// crlf turns a readable LF test message into the CRLF form of the wire.
+func crlf(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
+
+func mustMessage(t testing.TB, raw string, opt MessageOptions) *Message {
+	t.Helper()
+	m, err := NewMessage(strings.NewReader(raw), opt)
+	if err != nil {
+		t.Fatalf("NewMessage: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func TestHeaderGetDecoded(t *testing.T) {
+	tests := []struct {
+		name, field, value string
+		want               string
+	}{
+		{"plain", "Subject", "hello world", "hello world"},
+		{"iso-8859-1 q", "Subject", "=?iso-8859-1?q?K=F6ln?=", "Köln"},
+		{"iso-8859-1 upper", "Subject", "=?ISO-8859-1?Q?K=F6ln?= Dom", "Köln Dom"},
+		{"utf-8 b", "Subject", "=?utf-8?b?S8O2bG4=?=", "Köln"},
+		{"utf-8 q underscore", "Subject", "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=", "Grüße aus Köln"},
+		{"adjacent words join", "Subject", "=?utf-8?q?K=C3=B6?= =?utf-8?q?ln?=", "Köln"},
+		{"text around", "Subject", "Re: =?utf-8?q?K=C3=B6ln?= trip", "Re: Köln trip"},
+		{"iso-8859-15 euro", "Subject", "=?iso-8859-15?q?100_=A4?=", "100 €"},
+		{"iso-8859-2", "Subject", "=?iso-8859-2?q?=A3=F3d=BC?=", "Łódź"},
+		{"windows-1252 euro", "Subject", "=?windows-1252?q?5_=80?=", "5 €"},
+		{"windows-1251", "Subject", "=?windows-1251?b?z/Do4uXy?=", "Привет"},
+		{"koi8-r", "Subject", "=?koi8-r?b?8NLJ18XU?=", "Привет"},
+		{"unknown charset left alone", "Subject", "=?x-klingon?q?abc?=", "=?x-klingon?q?abc?="},
+		{"malformed word left alone", "Subject", "=?utf-8?q?not closed", "=?utf-8?q?not closed"},
+		{"folded", "Subject", "a long\n\tsubject line", "a long subject line"},
+		{"encoded NUL kept", "Subject", "=?utf-8?q?a=00b?=", "a\x00b"},
+		{"raw utf-8", "Subject", "Köln", "Köln"},
+		{"address display name", "From", "=?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@example.org>", "Jürgen Müller <jm@example.org>"},
+		{"address name with comma quoted", "From", "=?utf-8?q?M=C3=BCller,_J=C3=BCrgen?= <jm@example.org>", `"Müller, Jürgen" <jm@example.org>`},
+		{"address list", "To", "=?iso-8859-1?q?K=F6ln?= <a@example.org>, b@example.org", "Köln <a@example.org>, b@example.org"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := crlf("Received: x\n" + tc.field + ": " + tc.value + "\n\nbody\n")
+			m := mustMessage(t, raw, MessageOptions{})
+			got, err := m.HeaderGet(strings.ToLower(tc.field))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Fatalf("HeaderGet(%q) = %q, want [%q]", tc.field, got, tc.want)
+			}
+			// Raw access keeps the encoded form (unfolded).
+			if rv := m.HeaderRaw(tc.field); len(rv) != 1 || strings.Contains(rv[0], "\n") ||
+				(strings.Contains(tc.value, "=?") && !strings.Contains(rv[0], "=?")) {
+				t.Fatalf("HeaderRaw(%q) = %q", tc.field, rv)
+			}
+			// Cached: the same slice comes back.
+			again, _ := m.HeaderGet(tc.field)
+			if &again[0] != &got[0] {
+				t.Errorf("HeaderGet not cached")
+			}
+		})
+	}
+}
+
+func TestHeaderGetMultipleAndMissing(t *testing.T) {
+	m := mustMessage(t, crlf("X-A: 1\nSubject: s\nX-a: =?utf-8?q?2=C3=A9?=\n\n"), MessageOptions{})
+	got, _ := m.HeaderGet("x-a")
+	if fmt.Sprint(got) != "[1 2é]" {
+		t.Fatalf("x-a = %q", got)
+	}
+	if got, _ := m.HeaderGet("x-missing"); len(got) != 0 {
+		t.Fatalf("missing = %q", got)
+	}
+}
+
+func TestHeaderLenient(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want map[string]string // field -> joined values ("" = absent)
+	}{
+		{"garbage line skipped", "Subject: a\nthis is not a field\n continued garbage\nTo: b@x\n\nbody",
+			map[string]string{"Subject": "a", "To": "b@x"}},
+		{"leading continuation skipped", " folded first\nSubject: a\n\n",
+			map[string]string{"Subject": "a"}},
+		{"bad name byte skipped", "Sub ject: x\nSubject: a\n\n",
+			map[string]string{"Subject": "a"}},
+		{"space before colon accepted", "Subject : a\n\n", map[string]string{"Subject": "a"}},
+		{"no body", "Subject: a\nTo: b", map[string]string{"Subject": "a", "To": "b"}},
+		{"LF only", "Subject: a\n\tb\n\nbody", map[string]string{"Subject": "a b"}},
+		{"empty", "", map[string]string{"Subject": ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mustMessage(t, tc.raw, MessageOptions{})
+			for k, want := range tc.want {
+				got, _ := m.HeaderGet(k)
+				if strings.Join(got, "|") != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+			// The original bytes are untouched whatever the header looked like.
+			var b bytes.Buffer
+			if _, err := m.WriteTo(&b); err != nil || b.String() != tc.raw {
+				t.Errorf("WriteTo = %q, %v", b.String(), err)
+			}
+		})
+	}
+}
+
+func TestHeaderBoundedInMemory(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Subject: first\r\n")
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&b, "X-Filler-%d: %s\r\n", i, strings.Repeat("x", 200))
+	}
+	b.WriteString("X-Late: late\r\n\r\nbody\r\n")
+	m := mustMessage(t, b.String(), MessageOptions{MaxHeaderBytes: 64 << 10})
+	if !m.HeaderTruncated() {
+		t.Fatal("HeaderTruncated = false")
+	}
+	kept := 0
+	fs := m.header.Fields()
+	for fs.Next() {
+		raw, _ := fs.Raw()
+		kept += len(raw)
+	}
+	if kept > 64<<10 {
+		t.Fatalf("kept %d header bytes, bound is %d", kept, 64<<10)
+	}
+	if v, _ := m.HeaderGet("subject"); len(v) != 1 {
+		t.Fatalf("subject = %q", v)
+	}
+	if v, _ := m.HeaderGet("x-late"); len(v) != 0 {
+		t.Fatalf("x-late beyond the bound = %q", v)
+	}
+	// The body is still found after the long header.
+	r, _ := m.BodyRaw(context.Background())
+	body, _ := io.ReadAll(r)
+	if string(body) != "body\r\n" {
+		t.Fatalf("body = %q", body)
+	}
+}
+
+func TestOriginalBytes(t *testing.T) {
+	raw := crlf("Subject: =?utf-8?q?K=C3=B6ln?=\n\nline 1\nline 2\n")
+	for _, limit := range []int64{0, -1, 10} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			dir := t.TempDir()
+			m, err := NewMessage(strings.NewReader(raw), MessageOptions{TempDir: dir, MemoryLimit: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if spooled := m.file != nil; spooled != (limit != 0) {
+				t.Fatalf("spooled = %v for limit %d", spooled, limit)
+			}
+			// The spool file is unlinked at once.
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Fatalf("temp dir holds %v", ents)
+			}
+			if m.Size() != int64(len(raw)) || m.MessageSize() != len(raw) {
+				t.Fatalf("size %d, want %d", m.Size(), len(raw))
+			}
+			for i := 0; i < 2; i++ { // independent readers
+				r, err := m.Open()
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(r)
+				if string(b) != raw {
+					t.Fatalf("Open read %q", b)
+				}
+			}
+			var w bytes.Buffer
+			if n, err := m.WriteTo(&w); err != nil || n != int64(len(raw)) || w.String() != raw {
+				t.Fatalf("WriteTo = %d, %v, %q", n, err, w.String())
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Open(); err == nil {
+				t.Fatal("Open after Close succeeded")
+			}
+			if _, err := m.BodyParts(context.Background(), []string{""}); err == nil {
+				t.Fatal("BodyParts after Close succeeded")
+			}
+			if err := m.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+		})
+	}
+}
+
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, fmt.Errorf("disk on fire")
+	}
+	n := min(len(p), f.n)
+	f.n -= n
+	return n, nil
+}
+
+func TestNewMessageReadError(t *testing.T) {
+	for _, limit := range []int64{0, -1} {
+		_, err := NewMessage(&failingReader{n: 100}, MessageOptions{MemoryLimit: limit, TempDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+			t.Fatalf("limit %d: err = %v", limit, err)
+		}
+	}
+	if _, err := NewMessage(strings.NewReader("x"), MessageOptions{MemoryLimit: -1, TempDir: "/nonexistent/dir"}); err == nil {
+		t.Fatal("spooling into a missing directory succeeded")
+	}
+}
+
+func TestStripMboxFrom(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"From sender@example.org Mon Jan  1 00:00:00 2024\nSubject: a\n\nFrom here\n", "Subject: a\n\nFrom here\n"},
+		{"Subject: a\n\nFrom here\n", "Subject: a\n\nFrom here\n"},
+		{"From: a@b\n\n", "From: a@b\n\n"},
+		{"From " + strings.Repeat("x", 10000) + "\nS: 1\n", "S: 1\n"},
+		{"From x", ""},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		b, err := io.ReadAll(StripMboxFrom(strings.NewReader(tc.in)))
+		if err != nil || string(b) != tc.want {
+			t.Errorf("StripMboxFrom(%.30q) = %.30q, %v; want %.30q", tc.in, b, err, tc.want)
+		}
+	}
+}
+
+type wantPart struct{ ct, content string }
+
+func partsOf(t *testing.T, m *Message, patterns ...string) []wantPart {
+	t.Helper()
+	parts, err := m.BodyParts(context.Background(), patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []wantPart
+	for _, p := range parts {
+		for i := 0; i < 2; i++ { // each key of a test opens the part again
+			r, err := p.Open(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(r)
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				out = append(out, wantPart{p.ContentType(), string(b)})
+			} else if string(b) != out[len(out)-1].content {
+				t.Fatalf("second Open read %q, first %q", b, out[len(out)-1].content)
+			}
+		}
+	}
+	return out
+}
+
+var multipartMsg = crlf(`From: a@example.org
+Subject: test
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="outer"
+
+This is the preamble.
+--outer
+Content-Type: multipart/alternative; boundary=inner
+
+--inner
+Content-Type: text/plain; charset=iso-8859-1
+Content-Transfer-Encoding: quoted-printable
+
+Gr=FC=DFe aus K=F6ln
+--inner
+Content-Type: text/html; charset=utf-8
+Content-Transfer-Encoding: base64
+
+PHA+SGVsbG8gPGI+d29ybGQ8L2I+PC9wPg==
+--inner--
+--outer
+Content-Type: message/rfc822
+
+Subject: inner message
+From: b@example.org
+
+Inner body.
+--outer
+Content-Type: application/pdf
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQK
+--outer--
+The epilogue.
+`)
+
+func TestBodyParts(t *testing.T) {
+	tests := []struct {
+		name     string
+		raw      string
+		patterns []string
+		want     []wantPart
+	}{
+		{"text parts decoded", multipartMsg, []string{"text"}, []wantPart{
+			{"text/plain", "Grüße aus Köln"},
+			{"text/html", "<p>Hello <b>world</b></p>"},
+			{"text/plain", "Inner body."},
+		}},
+		{"exact type", multipartMsg, []string{"text/html"}, []wantPart{
+			{"text/html", "<p>Hello <b>world</b></p>"},
+		}},
+		{"application decoded", multipartMsg, []string{"application/pdf"}, []wantPart{
+			{"application/pdf", "%PDF-1.4\n"},
+		}},
+		{"multipart preamble and epilogue", multipartMsg, []string{"multipart/mixed"}, []wantPart{
+			{"multipart/mixed", "This is the preamble.\r\nThe epilogue.\r\n"},
+		}},
+		{"inner multipart has neither", multipartMsg, []string{"multipart/alternative"}, []wantPart{
+			{"multipart/alternative", "\r\n"},
+		}},
+		{"message header", multipartMsg, []string{"message"}, []wantPart{
+			{"message/rfc822", "Subject: inner message\r\nFrom: b@example.org\r\n"},
+		}},
+		{"all in document order", multipartMsg, []string{""}, []wantPart{
+			{"multipart/mixed", "This is the preamble.\r\nThe epilogue.\r\n"},
+			{"multipart/alternative", "\r\n"},
+			{"text/plain", "Grüße aus Köln"},
+			{"text/html", "<p>Hello <b>world</b></p>"},
+			{"message/rfc822", "Subject: inner message\r\nFrom: b@example.org\r\n"},
+			{"text/plain", "Inner body."},
+			{"application/pdf", "%PDF-1.4\n"},
+		}},
+		{"bad patterns match nothing", multipartMsg, []string{"/plain", "text/", "text/plain/x"}, nil},
+		{"no content-type is text/plain", "Subject: x\n\nplain body\n", []string{"text/plain"}, []wantPart{
+			{"text/plain", "plain body\n"},
+		}},
+		{"invalid content-type is text/plain", "Content-Type: ;;;\n\nbody\n", []string{"text"}, []wantPart{
+			{"text/plain", "body\n"},
+		}},
+		{"multipart without boundary is text/plain", "Content-Type: multipart/mixed\n\n--x\nbody\n", []string{"text"}, []wantPart{
+			{"text/plain", "--x\nbody\n"},
+		}},
+		{"windows-1252 body", "Content-Type: text/plain; charset=windows-1252\n\n\x80 5\n", []string{"text"}, []wantPart{
+			{"text/plain", "€ 5\n"},
+		}},
+		{"unknown charset kept as written", "Content-Type: text/plain; charset=x-unknown\n\nabc\n", []string{"text"}, []wantPart{
+			{"text/plain", "abc\n"},
+		}},
+		{"unknown encoding kept as written", "Content-Type: text/plain\nContent-Transfer-Encoding: x-uue\n\nabc\n", []string{"text"}, []wantPart{
+			{"text/plain", "abc\n"},
+		}},
+		{"empty body has no part", "Subject: x\n\n", []string{""}, nil},
+		{"header only has no part", "Subject: x\n", []string{""}, nil},
+		{"digest defaults to message/rfc822", crlf("Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: one\n\nfirst\n--d--\n"),
+			[]string{"message", "text"}, []wantPart{
+				{"message/rfc822", "Subject: one\r\n"},
+				{"text/plain", "first"},
+			}},
+		{"unterminated multipart", crlf("Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nno end\n"),
+			[]string{"text"}, []wantPart{{"text/plain", "no end\r\n"}}},
+		{"delimiter with padding and no final newline", "Content-Type: multipart/mixed; boundary=b\n\n--b \t\n\none\n--b--",
+			[]string{"text", "multipart"}, []wantPart{{"multipart/mixed", "\r\n"}, {"text/plain", "one"}}},
+		{"boundary prefix is not a delimiter", crlf("Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--bb\ntwo\n--b--\n"),
+			[]string{"text"}, []wantPart{{"text/plain", "one\r\n--bb\r\ntwo"}}},
+		{"outer delimiter ends inner parts", crlf("Content-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\ninner\n--o\n\nsecond\n--o--\n"),
+			[]string{"text"}, []wantPart{{"text/plain", "inner"}, {"text/plain", "second"}}},
+		{"part header cut by delimiter", crlf("Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n--b\n\nbody\n--b--\n"),
+			[]string{"text"}, []wantPart{{"text/plain", "body"}}},
+		{"delimiters in epilogue are text", crlf("Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b--\n--b\nepi\n"),
+			[]string{"multipart", "text"}, []wantPart{{"multipart/mixed", "\r\n--b\r\nepi\r\n"}, {"text/plain", "one"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, limit := range []int64{0, -1} {
+				m := mustMessage(t, tc.raw, MessageOptions{MemoryLimit: limit, TempDir: t.TempDir()})
+				got := partsOf(t, m, tc.patterns...)
+				if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tc.want) {
+					t.Fatalf("spool limit %d:\n got %q\nwant %q", limit, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestBodyRaw(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{multipartMsg, multipartMsg[strings.Index(multipartMsg, "\r\n\r\n")+4:]},
+		{"Subject: x\r\n\r\n=46oo\r\n", "=46oo\r\n"},
+		{"Subject: x\n\n", ""},
+	}
+	for _, tc := range tests {
+		m := mustMessage(t, tc.raw, MessageOptions{})
+		r, err := m.BodyRaw(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		if string(b) != tc.want {
+			t.Errorf("BodyRaw = %q, want %q", b, tc.want)
+		}
+	}
+	m := mustMessage(t, "Subject: x", MessageOptions{})
+	if r, err := m.BodyRaw(context.Background()); r != nil || err != nil {
+		t.Errorf("header-only BodyRaw = %v, %v; want nil, nil", r, err)
+	}
+}
+
+// countingReaderAt counts the bytes read from the spool.
+type countingReaderAt struct {
+	r io.ReaderAt
+	n atomic.Int64
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func deepNesting(depth int) string {
+	var b strings.Builder
+	b.WriteString("Subject: deep\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n")
+	for i := 1; i <= depth; i++ {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i-1, i)
+	}
+	fmt.Fprintf(&b, "--b%d\r\nContent-Type: text/plain\r\n\r\nneedle\r\n", depth)
+	for i := depth; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	return b.String()
+}
+
+func TestMIMEBounds(t *testing.T) {
+	t.Run("depth", func(t *testing.T) {
+		raw := deepNesting(20000)
+		for _, depth := range []int{1, 5, 16} {
+			m := mustMessage(t, raw, MessageOptions{Limits: Limits{MaxMIMEDepth: depth}})
+			cr := &countingReaderAt{r: m.src}
+			m.src = cr
+			ents, err := m.entities(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			maxDepth := 0
+			for _, e := range ents {
+				maxDepth = max(maxDepth, e.depth)
+			}
+			if maxDepth > depth || len(ents) > depth+1 {
+				t.Fatalf("depth bound %d: %d entities, deepest %d", depth, len(ents), maxDepth)
+			}
+			// One linear pass, whatever the nesting: the spool is read once.
+			if n := cr.n.Load(); n > int64(len(raw)) {
+				t.Fatalf("walk read %d bytes of a %d-byte message", n, len(raw))
+			}
+			// Parsed at most once: a second body test reads nothing more.
+			before := cr.n.Load()
+			if _, err := m.BodyParts(context.Background(), []string{"text"}); err != nil {
+				t.Fatal(err)
+			}
+			if cr.n.Load() != before {
+				t.Fatal("second BodyParts walked the message again")
+			}
+		}
+		// Within the bound, the deepest text is found.
+		m := mustMessage(t, deepNesting(10), MessageOptions{Limits: Limits{MaxMIMEDepth: 11}})
+		if got := partsOf(t, m, "text"); len(got) != 1 || got[0].content != "needle" {
+			t.Fatalf("parts = %q", got)
+		}
+		m = mustMessage(t, deepNesting(10), MessageOptions{Limits: Limits{MaxMIMEDepth: 10}})
+		if got := partsOf(t, m, "text"); len(got) != 0 {
+			t.Fatalf("beyond the depth bound: parts = %q", got)
+		}
+	})
+	t.Run("nested messages", func(t *testing.T) {
+		var b strings.Builder
+		for i := 0; i < 5000; i++ {
+			b.WriteString("Content-Type: message/rfc822\r\n\r\n")
+		}
+		b.WriteString("Subject: last\r\n\r\nbody\r\n")
+		m := mustMessage(t, b.String(), MessageOptions{Limits: Limits{MaxMIMEDepth: 8}})
+		ents, err := m.entities(context.Background())
+		if err != nil || len(ents) > 9 {
+			t.Fatalf("%d entities, %v", len(ents), err)
+		}
+	})
+	t.Run("parts", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("Content-Type: multipart/mixed; boundary=p\r\n\r\n")
+		for i := 0; i < 10000; i++ {
+			fmt.Fprintf(&b, "--p\r\nContent-Type: text/plain\r\n\r\npart %d\r\n", i)
+		}
+		b.WriteString("--p--\r\n")
+		m := mustMessage(t, b.String(), MessageOptions{Limits: Limits{MaxMIMEParts: 50}})
+		got := partsOf(t, m, "text")
+		if len(got) != 49 || got[0].content != "part 0" || got[48].content != "part 48" {
+			t.Fatalf("%d parts (first %q)", len(got), got[:min(1, len(got))])
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		m := mustMessage(t, deepNesting(100), MessageOptions{})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := m.BodyParts(ctx, []string{""}); err == nil {
+			t.Fatal("walk ignored a cancelled context")
+		}
+		// Not cached: a later call with time left works.
+		if parts, err := m.BodyParts(context.Background(), []string{"text"}); err != nil || len(parts) != 0 {
+			t.Fatalf("after cancel: %d parts, %v", len(parts), err)
+		}
+	})
+}
+
+// bigMessage streams a multipart message of about size bytes without
+// holding it: a short text part, then a base64 attachment.
+func bigMessage(size int64) io.Reader {
+	head := crlf(`From: a@example.org
+To: b@example.org
+Subject: =?utf-8?q?gro=C3=9F?=
+Content-Type: multipart/mixed; boundary=BIG
+
+--BIG
+Content-Type: text/plain; charset=utf-8
+
+find the needle here
+--BIG
+Content-Type: application/octet-stream
+Content-Transfer-Encoding: base64
+
+`)
+	tail := "\r\n--BIG--\r\n"
+	line := "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n"
+	n := (size - int64(len(head)+len(tail))) / int64(len(line))
+	return io.MultiReader(strings.NewReader(head), &repeatReader{s: line, n: n}, strings.NewReader(tail))
+}
+
+type repeatReader struct {
+	s   string
+	n   int64 // repetitions left
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 && r.n > 0 {
+		c := copy(p, r.s[r.off:])
+		p, total, r.off = p[c:], total+c, r.off+c
+		if r.off == len(r.s) {
+			r.off, r.n = 0, r.n-1
+		}
+	}
+	if total == 0 && r.n == 0 {
+		return 0, io.EOF
+	}
+	return total, nil
+}
+
+func TestLargeMessageMemory(t *testing.T) {
+	const size = 50 << 20
+	const budget = 1 << 20
+	dir := t.TempDir()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+
+	m, err := NewMessage(bigMessage(size), MessageOptions{TempDir: dir, Limits: Limits{MaxBodyBytes: budget}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.file == nil {
+		t.Fatal("a 50 MB message was not spooled to disk")
+	}
+	if v, _ := m.HeaderGet("subject"); len(v) != 1 || v[0] != "groß" {
+		t.Fatalf("subject = %q", v)
+	}
+	ctx := context.Background()
+	parts, err := m.BodyParts(ctx, []string{""})
+	if err != nil || len(parts) != 3 {
+		t.Fatalf("%d parts, %v", len(parts), err)
+	}
+	var sizes []int64
+	for _, p := range parts {
+		r, err := p.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, n)
+	}
+	if sizes[2] < size/2 {
+		t.Fatalf("attachment decoded to %d bytes", sizes[2])
+	}
+	h := sha256.New()
+	if _, err := m.WriteTo(h); err != nil {
+		t.Fatal(err)
+	}
+
+	runtime.ReadMemStats(&after)
+	// Everything the adapter allocated, garbage included, stays far below
+	// the message size: the attachment was never held in memory.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 12<<20 {
+		t.Fatalf("allocated %d bytes for a %d-byte message", alloc, size)
+	}
+	if m.buffered > budget {
+		t.Fatalf("buffered %d decoded bytes, budget %d", m.buffered, budget)
+	}
+	want := sha256.New()
+	io.Copy(want, bigMessage(size))
+	if !bytes.Equal(h.Sum(nil), want.Sum(nil)) {
+		t.Fatal("WriteTo differs from the original stream")
+	}
+}
+
+// TestBodyBudget checks that decoded parts are cached only within
+// MaxBodyBytes and streamed beyond it.
+func TestBodyBudget(t *testing.T) {
+	big := strings.Repeat("abcdefgh", 2048) // 16 KiB
+	raw := crlf("Content-Type: multipart/mixed; boundary=b\n\n--b\n\n" + big + "\n--b\n\n" + big + "\n--b\n\nsmall\n--b--\n")
+	m := mustMessage(t, raw, MessageOptions{Limits: Limits{MaxBodyBytes: 20 << 10}})
+	got := partsOf(t, m, "text")
+	if len(got) != 3 || got[0].content != big || got[1].content != big || got[2].content != "small" {
+		t.Fatalf("parts: %d", len(got))
+	}
+	if m.buffered > 20<<10 {
+		t.Fatalf("buffered %d > budget", m.buffered)
+	}
+	ents, _ := m.entities(context.Background())
+	if ents[1].decoded == nil || ents[2].decoded != nil || ents[3].decoded == nil {
+		t.Fatalf("cache: %v %v %v", ents[1].decoded != nil, ents[2].decoded != nil, ents[3].decoded != nil)
+	}
+}

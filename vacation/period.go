@@ -25,10 +25,10 @@ func DefaultPeriods() Periods {
 // lets a site raise or lower the value).
 func (p Periods) Clamp(d time.Duration) (time.Duration, string) {
 	if d < p.Min {
-		return p.Min, fmt.Sprintf("the period %s is under the minimum of %s and was raised to it", human(d), human(p.Min))
+		return p.Min, fmt.Sprintf("is under the minimum of %s (raised to it)", human(p.Min))
 	}
 	if p.Max > 0 && d > p.Max {
-		return p.Max, fmt.Sprintf("the period %s is over the maximum of %s and was lowered to it", human(d), human(p.Max))
+		return p.Max, fmt.Sprintf("is over the maximum of %s (lowered to it)", human(p.Max))
 	}
 	return d, ""
 }

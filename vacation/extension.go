@@ -1,0 +1,223 @@
+package vacation
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/sieved/sieved/engine"
+)
+
+// ExtensionName is the engine.ExtensionAction.Extension of vacation actions.
+const ExtensionName = "vacation"
+
+// Extension is the "vacation" and "vacation-seconds" Sieve extension,
+// registered through engine.Config.Extensions.
+type Extension struct {
+	periods Periods
+}
+
+// NewExtension returns the extension with the given period limits.
+func NewExtension(p Periods) *Extension {
+	if p.Min <= 0 {
+		p.Min = time.Second
+	}
+	if p.Default < p.Min {
+		p.Default = p.Min
+	}
+	return &Extension{periods: p}
+}
+
+var (
+	_ engine.Extension     = (*Extension)(nil)
+	_ engine.Validator     = (*Extension)(nil)
+	_ engine.ActionChecker = (*Extension)(nil)
+)
+
+// Names implements engine.Extension. "vacation-seconds" implies "vacation"
+// (RFC 6131 section 2).
+func (x *Extension) Names() []string { return []string{"vacation", "vacation-seconds"} }
+
+// Commands implements engine.Extension.
+//
+//	vacation [":days" number | ":seconds" number] [":subject" string]
+//	         [":from" string] [":addresses" string-list]
+//	         [":mime"] [":handle" string] <reason: string>
+func (x *Extension) Commands() []engine.CommandSpec {
+	return []engine.CommandSpec{{
+		Name:     "vacation",
+		Requires: []string{"vacation", "vacation-seconds"},
+		Tags: map[string]engine.ArgKind{
+			":days":      engine.ArgNumber,
+			":seconds":   engine.ArgNumber,
+			":subject":   engine.ArgString,
+			":from":      engine.ArgString,
+			":addresses": engine.ArgStringList,
+			":mime":      engine.ArgFlag,
+			":handle":    engine.ArgString,
+		},
+		Positional: []engine.ArgKind{engine.ArgString},
+		Load:       x.load,
+	}}
+}
+
+// hasVariables reports whether s may change at run time.
+func hasVariables(c *engine.Call, s string) bool {
+	return c.Requires("variables") && strings.Contains(s, "${")
+}
+
+func (x *Extension) load(c *engine.Call) (engine.Command, error) {
+	if c.Has(":seconds") && !c.Requires("vacation-seconds") {
+		return nil, c.Errorf(`the :seconds argument of vacation requires the "vacation-seconds" extension: add require "vacation-seconds"`)
+	}
+	if c.Has(":days") && c.Has(":seconds") {
+		return nil, c.Errorf("vacation takes :days or :seconds, not both")
+	}
+	period := x.periods.Default
+	if n, ok := c.Number(":days"); ok {
+		period = scaled(n, day)
+		if w := x.clampWarning(&period); w != "" {
+			c.Warnf("specified :days value '%d' %s", n, w)
+		}
+	} else if n, ok := c.Number(":seconds"); ok {
+		period = scaled(n, time.Second)
+		if w := x.clampWarning(&period); w != "" {
+			c.Warnf("specified :seconds value '%d' %s", n, w)
+		}
+	}
+	subject, _ := c.String(":subject")
+	from, hasFrom := c.String(":from")
+	if hasFrom && !hasVariables(c, from) {
+		if _, ok := validAddr(from); !ok {
+			return nil, c.Errorf("specified :from address '%s' is invalid for vacation action", from)
+		}
+	}
+	addresses, _ := c.StringList(":addresses")
+	for _, a := range addresses {
+		if hasVariables(c, a) {
+			continue
+		}
+		if _, ok := validAddr(a); !ok {
+			return nil, c.Errorf("specified :addresses item '%s' is invalid for vacation action", a)
+		}
+	}
+	reason := c.StringArg(0)
+	mime := c.Has(":mime")
+	handle, hasHandle := c.String(":handle")
+	if !hasHandle {
+		// From the UNEXPANDED arguments (RFC 5230 section 4.2).
+		handle = DefaultHandle(reason, subject, from, mime)
+	}
+	return &command{period: period, subject: subject, from: from, addresses: addresses,
+		mime: mime, handle: handle, expandHandle: hasHandle, reason: reason}, nil
+}
+
+func scaled(n uint64, unit time.Duration) time.Duration {
+	if n > uint64(math.MaxInt64/int64(unit)) {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(n) * unit
+}
+
+func (x *Extension) clampWarning(p *time.Duration) string {
+	v, w := x.periods.Clamp(*p)
+	*p = v
+	return w
+}
+
+// command is the compiled vacation command.
+type command struct {
+	period       time.Duration
+	subject      string
+	from         string
+	addresses    []string
+	mime         bool
+	handle       string
+	expandHandle bool
+	reason       string
+}
+
+// Execute expands the arguments and records the vacation action. It does
+// not cancel the implicit keep (RFC 5230 section 4.7).
+func (cmd *command) Execute(ctx context.Context, rt *engine.Runtime) error {
+	act := &Action{
+		Period:  cmd.period,
+		Subject: rt.Expand(cmd.subject),
+		From:    rt.Expand(cmd.from),
+		Mime:    cmd.mime,
+		Handle:  cmd.handle,
+		Reason:  rt.Expand(cmd.reason),
+	}
+	if cmd.expandHandle {
+		act.Handle = rt.Expand(cmd.handle)
+	}
+	if act.From != "" {
+		if _, ok := validAddr(act.From); !ok {
+			return fmt.Errorf("specified :from address '%s' is invalid for vacation action", act.From)
+		}
+	}
+	for _, a := range rt.ExpandList(cmd.addresses) {
+		// Pigeonhole ignores an invalid item at run time; so do we.
+		if addr, ok := validAddr(a); ok {
+			act.Addresses = append(act.Addresses, addr)
+		}
+	}
+	for _, prev := range rt.Actions() {
+		if ea, ok := prev.(engine.ExtensionAction); ok && ea.Extension == ExtensionName {
+			return fmt.Errorf("duplicate vacation action not allowed")
+		}
+	}
+	return rt.AddAction(engine.ExtensionAction{Extension: ExtensionName, Value: act, CancelsImplicitKeep: false})
+}
+
+// Validate implements engine.Validator: a script with more than one
+// vacation command gets a warning at the second one. It is not an error
+// because "if ... { vacation ... } else { vacation ... }" is a fine
+// script; executing two is a run-time error (see Execute), as in
+// Pigeonhole.
+func (x *Extension) Validate(uses []engine.CommandUse) engine.Diagnostics {
+	var d engine.Diagnostics
+	var first *engine.CommandUse
+	for i := range uses {
+		u := &uses[i]
+		if u.Name != "vacation" {
+			continue
+		}
+		if first == nil {
+			first = u
+			continue
+		}
+		d = append(d, engine.Diagnostic{Line: u.Line, Column: u.Column, Severity: engine.SeverityWarning,
+			Message: fmt.Sprintf("second vacation command (the first is at line %d): executing both in one run is an error", first.Line)})
+	}
+	return d
+}
+
+// CheckActions implements engine.ActionChecker: vacation conflicts with
+// reject and ereject, which also answer the sender (RFC 5429 section 2.3),
+// and a run may execute only one vacation.
+func (x *Extension) CheckActions(actions []engine.Action) error {
+	n, rejected := 0, ""
+	for _, a := range actions {
+		switch a := a.(type) {
+		case engine.ExtensionAction:
+			if a.Extension == ExtensionName {
+				n++
+			}
+		case engine.Reject:
+			rejected = "reject"
+			if a.Extended {
+				rejected = "ereject"
+			}
+		}
+	}
+	if n > 1 {
+		return fmt.Errorf("duplicate vacation action not allowed")
+	}
+	if n == 1 && rejected != "" {
+		return fmt.Errorf("%s action conflicts with the vacation action: both send a response to the sender", rejected)
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+// Command sieve-lda is the local delivery agent: an MTA pipes one message
+// into it; it runs the recipient's active Sieve script and delivers into
+// their Maildir++. Its flags are dovecot-lda's; see help.go (--help) for
+// Exim and Postfix configurations.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"log/syslog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sieved/sieved/config"
+	"github.com/sieved/sieved/engine"
+	"github.com/sieved/sieved/lda"
+	"github.com/sieved/sieved/sender"
+)
+
+// An extensionHook lets another file of this package (e.g. vacation.go,
+// registered from init) add a project Sieve extension to the engine and a
+// handler for the actions it produces. Either result may be nil.
+type extensionHook func(cfg config.Config, snd sender.Sender) (ext engine.Extension, name string, h lda.ExtensionHandler, err error)
+
+var extensionHooks []extensionHook
+
+// registerExtension is called from init functions.
+func registerExtension(h extensionHook) { extensionHooks = append(extensionHooks, h) }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stderr))
+}
+
+// stringFlag remembers whether it was set (an empty -f is the null sender).
+type stringFlag struct {
+	v   string
+	set bool
+}
+
+func (s *stringFlag) String() string     { return s.v }
+func (s *stringFlag) Set(v string) error { s.v, s.set = v, true; return nil }
+
+func fail(stderr io.Writer, code int, format string, args ...any) int {
+	fmt.Fprintf(stderr, "sieve-lda: "+format+"\n", args...)
+	return code
+}
+
+func run(args []string, stdin io.Reader, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sieve-lda", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var rcpt, from, orig stringFlag
+	cfgPath := fs.String("c", "", "")
+	fs.Var(&rcpt, "d", "")
+	fs.Var(&from, "f", "")
+	fs.Var(&orig, "a", "")
+	mailbox := fs.String("m", "", "")
+	rejectExit := fs.Bool("e", false, "")
+	msgPath := fs.String("p", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(os.Stdout, usageText)
+			return lda.ExitOK
+		}
+		return fail(stderr, lda.ExitUsage, "%v (see --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return fail(stderr, lda.ExitUsage, "unexpected argument %q (see --help)", fs.Arg(0))
+	}
+
+	cfg := config.Default()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			return fail(stderr, lda.ExitConfig, "%v", err)
+		}
+	}
+	log, closeLog, err := newLogger(cfg, stderr)
+	if err != nil {
+		return fail(stderr, lda.ExitConfig, "log: %v", err)
+	}
+	defer closeLog()
+
+	// The MTA's environment fills what the command line leaves out: Exim's
+	// pipe transport and Postfix's local(8) both export RECIPIENT and
+	// SENDER (empty for a bounce), Postfix also ORIGINAL_RECIPIENT.
+	req := lda.Request{Mailbox: *mailbox, RejectByExit: *rejectExit}
+	req.Recipient = rcpt.v
+	if !rcpt.set {
+		req.Recipient = os.Getenv("RECIPIENT")
+	}
+	if req.Recipient == "" {
+		return fail(stderr, lda.ExitUsage, "no recipient: give -d or set RECIPIENT (see --help)")
+	}
+	req.Sender, req.SenderSet = from.v, from.set
+	if !from.set {
+		req.Sender, req.SenderSet = os.LookupEnv("SENDER")
+	}
+	req.OriginalRecipient = orig.v
+	if !orig.set {
+		req.OriginalRecipient = os.Getenv("ORIGINAL_RECIPIENT")
+	}
+
+	in := stdin
+	if *msgPath != "" {
+		f, err := os.Open(*msgPath)
+		if err != nil {
+			return fail(stderr, lda.ExitNoInput, "%v", err)
+		}
+		defer f.Close()
+		in = f
+	}
+
+	snd, err := sender.New(cfg.Sender)
+	if err != nil {
+		return fail(stderr, lda.ExitConfig, "%v", err)
+	}
+	ec := engine.Config{SubaddressSeparators: cfg.LDA.SubaddressSeparators}
+	handlers := map[string]lda.ExtensionHandler{}
+	for _, h := range extensionHooks {
+		ext, name, handler, err := h(cfg, snd)
+		if err != nil {
+			return fail(stderr, lda.ExitConfig, "%v", err)
+		}
+		if ext != nil {
+			ec.Extensions = append(ec.Extensions, ext)
+		}
+		if handler != nil {
+			handlers[name] = handler
+		}
+	}
+	l := &lda.LDA{
+		Config:      cfg.LDA,
+		StorageRoot: cfg.Storage.Root,
+		Engine:      engine.New(ec),
+		Sender:      snd,
+		Log:         log,
+		Extensions:  handlers,
+	}
+
+	timeout := time.Duration(cfg.LDA.TimeoutSeconds) * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+	// Reads from a pipe do not observe the context; if the MTA stalls,
+	// give up a little after the deadline. Nothing partial is visible:
+	// at worst a file stays in tmp/.
+	watchdog := time.AfterFunc(timeout+10*time.Second, func() {
+		fmt.Fprintf(stderr, "sieve-lda: delivery timed out after %s\n", timeout)
+		os.Exit(lda.ExitTempFail)
+	})
+	defer watchdog.Stop()
+
+	start := time.Now()
+	rep, err := l.Deliver(ctx, req, in)
+	code := lda.ExitCode(err)
+	if err != nil {
+		if ctx.Err() != nil && code == lda.ExitTempFail {
+			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
+		}
+		log.Warn("delivery failed", "rcpt", req.Recipient, "exit", code, "err", err)
+		var le *lda.Error
+		if code == lda.ExitNoPerm && errors.As(err, &le) {
+			// -e: the reason alone, for the MTA's bounce.
+			fmt.Fprintln(stderr, le.Reason)
+			return code
+		}
+		return fail(stderr, code, "%v", oneLine(err.Error()))
+	}
+	log.Info("delivered", "rcpt", rep.Recipient.Address, "user", rep.Recipient.Base(),
+		"stored", len(rep.Stored), "redirected", len(rep.Redirected), "discarded", rep.Discarded,
+		"elapsed", time.Since(start).Round(time.Millisecond))
+	return lda.ExitOK
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func newLogger(cfg config.Config, stderr io.Writer) (*slog.Logger, func(), error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	var w io.Writer = stderr
+	closeFn := func() {}
+	switch dest := cfg.LDA.LogFile; dest {
+	case "":
+	case "syslog":
+		sl, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "sieve-lda")
+		if err != nil {
+			return nil, nil, err
+		}
+		w, closeFn = sl, func() { sl.Close() }
+	default:
+		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, nil, err
+		}
+		w, closeFn = f, func() { f.Close() }
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.Log.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h), closeFn, nil
+}

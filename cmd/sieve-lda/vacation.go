@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/sieved/sieved/config"
+	"github.com/sieved/sieved/engine"
+	"github.com/sieved/sieved/lda"
+	"github.com/sieved/sieved/storage"
+	"github.com/sieved/sieved/vacation"
+)
+
+// vacationExtension is the vacation/vacation-seconds extension sieve-lda
+// compiles scripts with (the same as sieved and sievectl).
+func vacationExtension(cfg config.Config) engine.Extension {
+	return vacation.NewExtension(vacation.OptionsFromConfig(cfg.Vacation, cfg.LDA.SubaddressSeparators).Periods)
+}
+
+// vacationHandler sends vacation replies after the message is stored
+// (lda.LDA.Extensions["vacation"]). Its outcome never changes the
+// delivery's.
+func vacationHandler(cfg config.Config) lda.ExtensionHandler {
+	opts := vacation.OptionsFromConfig(cfg.Vacation, cfg.LDA.SubaddressSeparators)
+	return lda.ExtensionHandlerFunc(func(ctx context.Context, d *lda.Delivery, a engine.ExtensionAction) error {
+		if d.Message == nil {
+			return nil
+		}
+		h := &vacation.Handler{Options: opts, Sender: d.Sender, Logger: d.Log}
+		return h.HandleAction(ctx, vacation.Delivery{
+			Dir:      vacationDir(cfg, d),
+			User:     d.Recipient.Base(),
+			Envelope: d.Envelope,
+			Header:   d.Message.Header(),
+		}, a)
+	})
+}
+
+// vacationDir is <storage root>/<domain>/<user>/vacation (what sievectl
+// vacation reads), or vacation/ next to the script when the user cannot be
+// mapped onto the store.
+func vacationDir(cfg config.Config, d *lda.Delivery) string {
+	if s, err := storage.New(storage.Config{Root: cfg.Storage.Root}); err == nil {
+		if u, err := s.User(d.Recipient.Domain, d.Recipient.User); err == nil {
+			return u.VacationDir()
+		}
+	}
+	return filepath.Join(filepath.Dir(d.ScriptPath), "vacation")
+}

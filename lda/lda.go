@@ -1,0 +1,285 @@
+// Package lda is sieve-lda's delivery logic: it turns an envelope, a message
+// and the recipient's active Sieve script (RFC 5228 and extensions, run by
+// package engine) into durable Maildir++ copies (package maildir),
+// redirects and rejections (RFC 5429, sent through package sender).
+//
+// A script can never cause a lost message: no script, an unreadable or
+// broken one, a runtime error or a failed action all fall back to the
+// implicit keep (INBOX), and any temporary problem is reported (exit 75) so
+// the MTA retries instead of bouncing.
+package lda
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/sieved/sieved/config"
+	"github.com/sieved/sieved/engine"
+	"github.com/sieved/sieved/maildir"
+	"github.com/sieved/sieved/sender"
+)
+
+// ExtensionHandler acts on an action produced by a project extension (for
+// example vacation). It runs after the message is safely stored; its error
+// is logged and never changes the outcome of the delivery (nor does a
+// panic).
+type ExtensionHandler interface {
+	Handle(ctx context.Context, d *Delivery, a engine.ExtensionAction) error
+}
+
+// ExtensionHandlerFunc adapts a function to ExtensionHandler.
+type ExtensionHandlerFunc func(ctx context.Context, d *Delivery, a engine.ExtensionAction) error
+
+// Handle implements ExtensionHandler.
+func (f ExtensionHandlerFunc) Handle(ctx context.Context, d *Delivery, a engine.ExtensionAction) error {
+	return f(ctx, d, a)
+}
+
+// Delivery is what an ExtensionHandler sees of the delivery in progress.
+type Delivery struct {
+	Recipient Recipient
+	// Envelope is what the script saw (To keeps the detail).
+	Envelope engine.Envelope
+	// Message is the message (Header, HeaderGet, Open for the exact
+	// bytes); nil when it could not be parsed (then no script ran).
+	Message *engine.Message
+	// MailDir is the recipient's Maildir root; ScriptPath their active
+	// script's path (its directory is the user's sieve directory).
+	MailDir, ScriptPath string
+	// Stored lists the copies written.
+	Stored []maildir.Delivered
+	// Sender sends mail (vacation replies).
+	Sender sender.Sender
+	Log    *slog.Logger
+}
+
+// LDA delivers messages. Fields are set once and not changed.
+type LDA struct {
+	Config      config.LDA
+	StorageRoot string // [storage] root, for the {storage_root} placeholder
+	Engine      *engine.Engine
+	Sender      sender.Sender
+	Log         *slog.Logger
+	// Extensions maps engine.ExtensionAction.Extension ("vacation") to its
+	// handler. An action without a handler is logged.
+	Extensions map[string]ExtensionHandler
+}
+
+// Request is one delivery as the MTA asks for it (dovecot-lda's flags).
+type Request struct {
+	Recipient         string // -d
+	Sender            string // -f; "" is the null sender when SenderSet
+	SenderSet         bool   // -f given (else Return-Path is used)
+	OriginalRecipient string // -a
+	Mailbox           string // -m: default mailbox for keep ("" = INBOX)
+	RejectByExit      bool   // -e: reject by exit status 77 with the reason
+}
+
+// Report says what Deliver did.
+type Report struct {
+	Recipient  Recipient
+	Stored     []maildir.Delivered
+	Redirected []string
+	Rejected   string // the reason, when a rejection notice was sent or due
+	Discarded  bool
+	// ScriptProblem is why the script did not decide (implicit keep).
+	ScriptProblem string
+}
+
+func (l *LDA) log() *slog.Logger {
+	if l.Log != nil {
+		return l.Log
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// Lookup resolves the recipient address to a known user. It returns an
+// *Error with ExitNoUser for an unknown user, ExitUsage for an address that
+// cannot be parsed and ExitTempFail when the check itself failed.
+func (l *LDA) Lookup(address string) (Recipient, error) {
+	local, domain, err := ParseAddress(address, l.Config.DefaultDomain)
+	if err != nil {
+		return Recipient{}, errorf(ExitUsage, err, "bad recipient %q", address)
+	}
+	full := local + "@" + domain
+	var users map[string]bool
+	if l.Config.UsersFile != "" {
+		users, err = readUsers(l.Config.UsersFile)
+		if err != nil {
+			return Recipient{}, errorf(ExitTempFail, err, "cannot read users file")
+		}
+	}
+	for _, c := range Candidates(full, local, domain, l.Config.SubaddressSeparators) {
+		if safePathPart(c.User) != "" || safePathPart(c.Domain) != "" {
+			continue
+		}
+		if users != nil {
+			if users[c.Base()] {
+				return c, nil
+			}
+			continue
+		}
+		st, err := os.Stat(expand(l.Config.MailDir, c, l.StorageRoot))
+		if err == nil && st.IsDir() {
+			return c, nil
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return Recipient{}, errorf(ExitTempFail, err, "cannot look up %s", c.Base())
+		}
+	}
+	return Recipient{}, errorf(ExitNoUser, nil, "unknown user %s", full)
+}
+
+func readUsers(path string) (map[string]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	users := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		if line = strings.TrimSpace(line); line != "" {
+			users[strings.ToLower(line)] = true
+		}
+	}
+	return users, sc.Err()
+}
+
+// Deliver reads the message from r and delivers it for req. It returns a
+// nil error only when every copy the outcome needs is durable on disk (or
+// the message was deliberately discarded, redirected or rejected).
+func (l *LDA) Deliver(ctx context.Context, req Request, r io.Reader) (*Report, error) {
+	rcpt, err := l.Lookup(req.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	log := l.log().With("rcpt", rcpt.Address)
+	rep := &Report{Recipient: rcpt}
+	md := &maildir.Maildir{Root: expand(l.Config.MailDir, rcpt, l.StorageRoot)}
+	if err := md.Init(); err != nil {
+		return nil, errorf(ExitTempFail, err, "cannot open mailbox of %s", rcpt.Base())
+	}
+
+	// 1. Spool the message into tmp/ and fsync it: from here on a copy of
+	// the message is on disk, and a full or read-only disk has already
+	// failed (75) before anything else happened.
+	sp, err := md.Spool(ctx, engine.StripMboxFrom(r))
+	if err != nil {
+		return nil, errorf(ExitTempFail, err, "cannot write message")
+	}
+	defer sp.Remove()
+
+	d := &Delivery{Recipient: rcpt, MailDir: md.Root, Sender: l.Sender, Log: log,
+		ScriptPath: expand(l.Config.Script, rcpt, l.StorageRoot)}
+	msg, err := l.openMessage(sp, md)
+	if err != nil {
+		// The bytes are safe in the spool; without a parsed message no
+		// script can run: implicit keep.
+		log.Warn("cannot parse message; delivering to INBOX", "err", err)
+		rep.ScriptProblem = "message: " + err.Error()
+	} else {
+		defer msg.Close()
+		d.Message = msg
+	}
+	d.Envelope = engine.Envelope{
+		From:       l.envelopeSender(req, msg),
+		To:         rcpt.Address,
+		OriginalTo: req.OriginalRecipient,
+	}
+
+	// 2. Run the script.
+	actions := l.runScript(ctx, d, rep)
+	return l.execute(ctx, req, d, md, sp, actions, rep)
+}
+
+var errNoMessage = errors.New("no parsed message")
+
+func (l *LDA) openMessage(sp *maildir.Spool, md *maildir.Maildir) (*engine.Message, error) {
+	f, err := sp.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if l.Engine == nil {
+		return nil, errNoMessage
+	}
+	// Large messages are re-spooled by the engine into an unlinked file
+	// next to ours (same file system as the mail, not a RAM-backed /tmp).
+	return l.Engine.NewMessage(f, engine.MessageOptions{TempDir: md.Root + "/tmp"})
+}
+
+// envelopeSender is -f when given, else the Return-Path the MTA added.
+func (l *LDA) envelopeSender(req Request, msg *engine.Message) string {
+	if req.SenderSet {
+		return strings.Trim(strings.TrimSpace(req.Sender), "<>")
+	}
+	if msg != nil {
+		if rp := msg.HeaderRaw("Return-Path"); len(rp) > 0 {
+			return strings.Trim(strings.TrimSpace(rp[0]), "<>")
+		}
+	}
+	return ""
+}
+
+// runScript returns the actions to perform: the script's, or an implicit
+// keep when there is no usable script.
+func (l *LDA) runScript(ctx context.Context, d *Delivery, rep *Report) []engine.Action {
+	keep := []engine.Action{engine.Keep{Implicit: true}}
+	if d.Message == nil || l.Engine == nil {
+		return keep
+	}
+	log := d.Log
+	src, err := readScript(d.ScriptPath, l.Engine.Limits().MaxScriptBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		log.Debug("no active script", "path", d.ScriptPath)
+		return keep
+	}
+	if err != nil {
+		rep.ScriptProblem = err.Error()
+		log.Error("cannot read script; delivering to INBOX", "path", d.ScriptPath, "err", err)
+		return keep
+	}
+	s, diags := l.Engine.Compile(d.ScriptPath, src)
+	if diags.HasErrors() {
+		rep.ScriptProblem = "compile: " + diags.Errors().Format(d.ScriptPath, 3)
+		log.Error("script does not compile; delivering to INBOX", "path", d.ScriptPath,
+			"errors", diags.Errors().Format(d.ScriptPath, 3))
+		return keep
+	}
+	res, err := l.Engine.Run(ctx, s, d.Envelope, d.Message)
+	if err != nil {
+		rep.ScriptProblem = "run: " + err.Error()
+		log.Error("script failed; delivering to INBOX", "path", d.ScriptPath, "err", err)
+		return keep
+	}
+	for _, a := range res.Actions {
+		log.Debug("action", "action", engine.String(a))
+	}
+	return res.Actions
+}
+
+func readScript(path string, max int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, fmt.Errorf("read script: %w", err)
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("script %s is larger than %d bytes", path, max)
+	}
+	return b, nil
+}

@@ -277,18 +277,17 @@ func (p Policy) addressedTo(h textproto.Header, rcpt, orig string, addresses []s
 }
 
 func (p Policy) noReply(local string) string {
-	l := strings.ToLower(baseAddr(local+"@x", p.SubaddressSeparators))
-	l = strings.TrimSuffix(l, "@x")
+	full := strings.ToLower(local)
+	base := strings.TrimSuffix(strings.ToLower(baseAddr(local+"@x", p.SubaddressSeparators)), "@x")
 	for _, np := range p.NoReplyLocalParts {
 		np = strings.ToLower(np)
 		if np == "" {
 			continue
 		}
-		if l == np {
-			return np
-		}
-		if strings.HasPrefix(l, np) && strings.ContainsRune("-._+", rune(l[len(np)])) {
-			return np
+		for _, l := range []string{full, base} {
+			if l == np || (strings.HasPrefix(l, np) && strings.ContainsRune("-._+", rune(l[len(np)]))) {
+				return np
+			}
 		}
 	}
 	return ""

@@ -73,6 +73,7 @@ func TestCheckRules(t *testing.T) {
 		{name: "no-reply with suffix", sender: "No-Reply.alerts@example.com", hdr: base, want: RuleNoReplySender},
 		{name: "noreply with detail", sender: "donotreply+123@example.com", hdr: base, want: RuleNoReplySender},
 		{name: "noreplyish is a person", sender: "noreplyson@example.com", hdr: base, wantFrom: "alice@example.org"},
+		{name: "no-reply with - as a subaddress separator", pol: &Policy{CheckRecipient: true, NoReplyLocalParts: []string{"no-reply"}, SubaddressSeparators: "+-"}, sender: "no-reply@example.com", hdr: base, want: RuleNoReplySender},
 		{name: "noreply rule off", pol: &Policy{CheckRecipient: true}, sender: "noreply@example.com", hdr: base, wantFrom: "alice@example.org"},
 		{name: "too many Received", hdr: base + strings.Repeat("Received: from x by y; Mon, 1 Jan 2024 00:00:00 +0000\n", 11), want: RuleTooManyReceived},
 		{name: "ten Received", hdr: base + strings.Repeat("Received: from x by y; Mon, 1 Jan 2024 00:00:00 +0000\n", 10), wantFrom: "alice@example.org"},
@@ -97,7 +98,9 @@ func TestCheckRules(t *testing.T) {
 			p := pol
 			if tc.pol != nil {
 				p = *tc.pol
-				p.SubaddressSeparators = "+"
+				if p.SubaddressSeparators == "" {
+					p.SubaddressSeparators = "+"
+				}
 			}
 			req := Request{Sender: "bob@example.com", Recipient: "alice@example.org", OriginalRecipient: tc.orig,
 				Header: header(t, tc.hdr), Action: &Action{Addresses: tc.addresses, Handle: "h"}}

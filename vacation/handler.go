@@ -3,6 +3,7 @@ package vacation
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -178,4 +179,14 @@ func (h *Handler) aliases(user, rcpt string) []string {
 		out = append(out, h.Aliases[k]...)
 	}
 	return out
+}
+
+// HandleAction is Handle for an engine.ExtensionAction (the delivery
+// agent's hook). The error is the Outcome's, already logged.
+func (h *Handler) HandleAction(ctx context.Context, d Delivery, a engine.ExtensionAction) error {
+	act, ok := a.Value.(*Action)
+	if !ok || a.Extension != ExtensionName {
+		return fmt.Errorf("vacation: not a vacation action: %s", engine.String(a))
+	}
+	return h.Handle(ctx, d, act).Err
 }

@@ -7,9 +7,18 @@ import (
 	"github.com/sieved/sieved/config"
 	"github.com/sieved/sieved/engine"
 	"github.com/sieved/sieved/lda"
+	"github.com/sieved/sieved/sender"
 	"github.com/sieved/sieved/storage"
 	"github.com/sieved/sieved/vacation"
 )
+
+// Vacation plugs into main.go's extension hook: the engine learns vacation
+// and vacation-seconds, and the LDA hands vacation actions to the handler.
+func init() {
+	registerExtension(func(cfg config.Config, _ sender.Sender) (engine.Extension, string, lda.ExtensionHandler, error) {
+		return vacationExtension(cfg), vacation.ExtensionName, vacationHandler(cfg), nil
+	})
+}
 
 // vacationExtension is the vacation/vacation-seconds extension sieve-lda
 // compiles scripts with (the same as sieved and sievectl).
@@ -18,8 +27,8 @@ func vacationExtension(cfg config.Config) engine.Extension {
 }
 
 // vacationHandler sends vacation replies after the message is stored
-// (lda.LDA.Extensions["vacation"]). Its outcome never changes the
-// delivery's.
+// (lda.LDA.Extensions["vacation"]) through the delivery's sender. Its
+// outcome never changes the delivery's.
 func vacationHandler(cfg config.Config) lda.ExtensionHandler {
 	opts := vacation.OptionsFromConfig(cfg.Vacation, cfg.LDA.SubaddressSeparators)
 	return lda.ExtensionHandlerFunc(func(ctx context.Context, d *lda.Delivery, a engine.ExtensionAction) error {

@@ -1,0 +1,6 @@
+require "fileinto";
+if header :contains "subject" "[list]" {
+    fileinto "Lists";
+    stop;
+}
+keep;

@@ -1,0 +1,4 @@
+require "ereject";
+if size :over 10M {
+    ereject "Message too large";
+}

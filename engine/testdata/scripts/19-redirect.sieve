@@ -1,0 +1,4 @@
+if address :is "from" "list@example.org" {
+    redirect "alice@example.net";
+    redirect "bob@example.net";
+}

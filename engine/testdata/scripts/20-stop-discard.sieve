@@ -1,0 +1,2 @@
+if size :over 1 { discard; stop; }
+keep;

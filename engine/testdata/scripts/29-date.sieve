@@ -1,0 +1,3 @@
+require ["date", "relational", "fileinto"];
+if currentdate :value "ge" "hour" "18" { fileinto "Evening"; }
+if date :is "date" "year" "2024" { keep; }

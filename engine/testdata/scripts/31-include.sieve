@@ -1,0 +1,4 @@
+require ["include"];
+include :personal "common";
+include :global :once "spam";
+return;

@@ -1,0 +1,3 @@
+fileinto "NoRequire";
+if envelope :is "from" "a" { keep; }
+set "x" "${envelope.from}";

@@ -202,12 +202,30 @@ func newEngine(cfg config.Config) (*engine.Engine, error) {
 	return engine.New(ec), nil
 }
 
-// engineConfig maps the [engine] section onto engine.Config. The section
-// is empty for now, so the engine's own defaults (Pigeonhole-like limits)
-// apply.
+// engineConfig maps the [engine] and [lda] sections onto engine.Config the
+// way sieved and sieve-lda do, so that check and test judge a script with
+// the limits and subaddress separators delivery uses.
 func engineConfig(cfg config.Config) engine.Config {
-	_ = cfg.Engine
-	return engine.Config{}
+	e := cfg.Engine
+	return engine.Config{
+		Limits: engine.Limits{
+			MaxScriptBytes:    e.MaxScriptBytes,
+			MaxTokens:         e.MaxTokens,
+			MaxNesting:        e.MaxNesting,
+			MaxVariables:      e.MaxVariables,
+			MaxVariableLen:    e.MaxVariableLen,
+			MaxMatchWildcards: e.MaxMatchWildcards,
+			MaxMatchKeyBytes:  e.MaxMatchKeyBytes,
+			MaxActions:        e.MaxActions,
+			MaxRedirects:      e.MaxRedirects,
+			Timeout:           e.Timeout,
+			MaxMIMEDepth:      e.MaxMIMEDepth,
+			MaxMIMEParts:      e.MaxMIMEParts,
+			MaxBodyBytes:      e.MaxBodyBytes,
+			MaxErrors:         e.MaxErrors,
+		},
+		SubaddressSeparators: cfg.LDA.SubaddressSeparators,
+	}
 }
 
 // readInput reads a file, or stdin for "-".

@@ -548,4 +548,3 @@ func nullSender(from string) string {
 	}
 	return from
 }
-

@@ -47,12 +47,12 @@ func DefaultOptions() Options {
 }
 
 func Load(r io.Reader, opts Options) (*Script, error) {
-	toks, err := lexer.Lex(r, &opts.Lexer)
+	toks, end, err := lexer.LexEnd(r, &opts.Lexer)
 	if err != nil {
 		return nil, err
 	}
 
-	cmds, err := parser.Parse(lexer.NewStream(toks), &opts.Parser)
+	cmds, err := parser.Parse(lexer.NewStreamEnd(toks, end), &opts.Parser)
 	if err != nil {
 		return nil, err
 	}

@@ -3,8 +3,8 @@ package lexer
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -27,7 +27,7 @@ func consumeCRLF(r *bufio.Reader, state *lexerState) error {
 			return err
 		}
 		if b != '\n' {
-			return fmt.Errorf("CR is not followed by LF")
+			return ErrorAt(state.Position, "CR is not followed by LF")
 		}
 		fallthrough
 	case '\n':
@@ -40,26 +40,33 @@ func consumeCRLF(r *bufio.Reader, state *lexerState) error {
 }
 
 func Lex(r io.Reader, opts *Options) ([]Token, error) {
+	toks, _, err := LexEnd(r, opts)
+	return toks, err
+}
+
+// LexEnd is Lex that also returns the position of the end of the input, for
+// "unexpected end of file" errors (see NewStreamEnd).
+func LexEnd(r io.Reader, opts *Options) ([]Token, Position, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	toks, err := tokenStream(bufio.NewReader(r), opts)
+	state := &lexerState{}
+	toks, err := tokenStream(bufio.NewReader(r), opts, state)
 	if err != nil {
 		if err == io.EOF {
-			return nil, io.ErrUnexpectedEOF
+			return nil, state.Position, ErrorAt(state.Position, "unexpected end of file")
 		}
-		return nil, err
+		return nil, state.Position, err
 	}
-	return toks, nil
+	return toks, state.Position, nil
 }
 
 type lexerState struct {
 	Position
 }
 
-func tokenStream(r *bufio.Reader, opts *Options) ([]Token, error) {
+func tokenStream(r *bufio.Reader, opts *Options, state *lexerState) ([]Token, error) {
 	res := []Token{}
-	state := &lexerState{}
 	state.File = opts.Filename
 	state.Line = 1
 	for {
@@ -78,7 +85,7 @@ func tokenStream(r *bufio.Reader, opts *Options) ([]Token, error) {
 		}
 		switch b {
 		case 0:
-			return nil, fmt.Errorf("go-sieve/lexer: NUL is not allowed in input stream")
+			return nil, ErrorAt(state.Position, "NUL character is not allowed in a script")
 		case '[':
 			res = append(res, ListStart{state.Position})
 		case ']':
@@ -109,6 +116,9 @@ func tokenStream(r *bufio.Reader, opts *Options) ([]Token, error) {
 		case '"':
 			lineCol := state.Position
 			str, err := quotedString(r, state)
+			if err == io.EOF {
+				return nil, ErrorAt(state.Position, "end of file before end of quoted string started at line %d", lineCol.Line)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -118,22 +128,26 @@ func tokenStream(r *bufio.Reader, opts *Options) ([]Token, error) {
 				return nil, err
 			}
 		case '/':
+			start := state.Position
 			b2, err := r.ReadByte()
-			if err != nil {
+			if err != nil && err != io.EOF {
 				return nil, err
 			}
 			state.Col++
-			if b2 != '*' {
-				return nil, fmt.Errorf("unexpected forward slash")
+			if err == io.EOF || b2 != '*' {
+				return nil, ErrorAt(start, "unexpected character '/'")
 			}
 			if err := multilineComment(r, state); err != nil {
+				if err == io.EOF {
+					return nil, ErrorAt(state.Position, "end of file before end of bracket comment ('/* ... */') started at line %d", start.Line)
+				}
 				return nil, err
 			}
 		case 't':
 			// "text:"
 			lineCol := state.Position
 			ext, err := r.Peek(4)
-			if err != nil {
+			if err != nil && err != io.EOF {
 				return nil, err
 			}
 			if bytes.Equal(ext, []byte("ext:")) {
@@ -166,10 +180,13 @@ func tokenStream(r *bufio.Reader, opts *Options) ([]Token, error) {
 						}
 						break wsLoop
 					default:
-						return nil, fmt.Errorf("unexpected character: %v", b)
+						return nil, ErrorAt(state.Position, "unexpected character %q after text:", b)
 					}
 				}
 				mlString, err := multilineString(r, state)
+				if err == io.EOF {
+					return nil, ErrorAt(state.Position, "end of file before end of multi-line string started at line %d", lineCol.Line)
+				}
 				if err != nil {
 					return nil, err
 				}
@@ -195,11 +212,11 @@ func tokenStream(r *bufio.Reader, opts *Options) ([]Token, error) {
 				num.Position = lineCol
 				res = append(res, num)
 			} else {
-				return nil, fmt.Errorf("unexpected character: %v", b)
+				return nil, ErrorAt(lineCol, "unexpected character %q", b)
 			}
 		}
 		if opts.MaxTokens != 0 && len(res) > opts.MaxTokens {
-			return nil, fmt.Errorf("too many tokens")
+			return nil, ErrorAt(state.Position, "script is too long: more than %d tokens", opts.MaxTokens)
 		}
 	}
 	return res, nil
@@ -288,8 +305,10 @@ readLoop:
 	}
 
 	numParsed, err := strconv.Atoi(num.String())
-	if err != nil {
-		return Number{}, err
+	if err != nil || numParsed > math.MaxInt/q.Multiplier() {
+		// Reject rather than wrap around: "size :over 99999999999G" must
+		// not become a negative number.
+		return Number{}, ErrorAt(state.Position, "number %s%s exceeds integer limits (max %d)", num.String(), q.suffix(), math.MaxInt)
 	}
 	return Number{Value: numParsed, Quantifier: q}, nil
 }

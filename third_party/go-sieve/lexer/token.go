@@ -62,6 +62,13 @@ func (q Quantifier) Multiplier() int {
 	}
 }
 
+func (q Quantifier) suffix() string {
+	if q == None {
+		return ""
+	}
+	return string(q)
+}
+
 type Number struct {
 	Position
 	Value      int

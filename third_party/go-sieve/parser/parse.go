@@ -17,7 +17,7 @@ func Parse(stream *lexer.Stream, opts *Options) ([]Cmd, error) {
 // AST with very little interpretation of values.
 func parse(stream *lexer.Stream, nesting int, opts *Options) ([]Cmd, error) {
 	if opts.MaxBlockNesting != 0 && nesting > opts.MaxBlockNesting {
-		return nil, stream.Err("block nesting limit exceeded")
+		return nil, stream.Err("blocks are nested too deeply (the limit is %d)", opts.MaxBlockNesting)
 	}
 	res := []Cmd{}
 	for {
@@ -32,9 +32,14 @@ func parse(stream *lexer.Stream, nesting int, opts *Options) ([]Cmd, error) {
 			curCmd.Id = id.Text
 			curCmd.Position = id.Position
 		case lexer.BlockEnd:
+			if nesting == 0 {
+				// A stray '}' used to end the script silently, dropping
+				// everything after it.
+				return nil, stream.Err("unexpected '}' found outside of any block")
+			}
 			return res, nil
 		default:
-			return nil, stream.Err("reading command: expected an identifier or closing brace")
+			return nil, stream.Err("expected a command, but found %s", describe(idT))
 		}
 
 		args, tests, err := readArguments(stream, false, 0, opts)
@@ -46,7 +51,7 @@ func parse(stream *lexer.Stream, nesting int, opts *Options) ([]Cmd, error) {
 
 		cmdEnd := stream.Pop()
 		if cmdEnd == nil {
-			return nil, stream.Err("reading command: expected semicolon or block")
+			return nil, stream.ErrAtEnd("expected ';' or '{' after the %s command, but found end of file", curCmd.Id)
 		}
 		switch cmdEnd.(type) {
 		case lexer.Semicolon:
@@ -60,12 +65,12 @@ func parse(stream *lexer.Stream, nesting int, opts *Options) ([]Cmd, error) {
 			// EOF vs } check
 			last := stream.Last()
 			if last == nil {
-				return nil, stream.Err("reading command: expected a closing brace")
+				return nil, stream.ErrAtEnd("expected '}' to end the block of the %s command, but found end of file", curCmd.Id)
 			}
 
 			curCmd.Block = cmds
 		default:
-			return nil, stream.Err("reading command: unexpected token")
+			return nil, stream.Err("expected ';' or '{' after the %s command, but found %s", curCmd.Id, describe(cmdEnd))
 		}
 
 		res = append(res, curCmd)
@@ -74,7 +79,7 @@ func parse(stream *lexer.Stream, nesting int, opts *Options) ([]Cmd, error) {
 
 func readArguments(s *lexer.Stream, forTest bool, nesting int, opts *Options) ([]Arg, []Test, error) {
 	if opts.MaxTestNesting != 0 && nesting > opts.MaxTestNesting {
-		return nil, nil, s.Err("reading arguments: nesting limit exceeded")
+		return nil, nil, s.Err("tests are nested too deeply (the limit is %d)", opts.MaxTestNesting)
 	}
 	var args []Arg
 	var tests []Test
@@ -82,14 +87,17 @@ func readArguments(s *lexer.Stream, forTest bool, nesting int, opts *Options) ([
 	for {
 		tok := s.Peek()
 		if tok == nil {
-			return nil, nil, s.Err("reading arguments: expected semicolon or arguments or block, got EOF")
+			if forTest {
+				return nil, nil, s.ErrAtEnd("expected more arguments or the end of the test, but found end of file")
+			}
+			return nil, nil, s.ErrAtEnd("expected ';' or '{' at the end of the command, but found end of file")
 		}
 		switch tok := tok.(type) {
 		case lexer.Semicolon, lexer.BlockStart:
 			return args, tests, nil
 		case lexer.Comma, lexer.TestListEnd:
 			if !forTest {
-				return nil, nil, s.Err("reading arguments: expected semicolon or arguments or block, got %v", tok)
+				return nil, nil, s.Err("unexpected %s: expected ';' or '{' at the end of the command", describe(tok))
 			}
 			return args, tests, nil
 		case lexer.String:
@@ -109,11 +117,11 @@ func readArguments(s *lexer.Stream, forTest bool, nesting int, opts *Options) ([
 			s.Pop() // colon
 			idT := s.Pop()
 			if idT == nil {
-				return nil, nil, s.Err("reading arguments: expected identifier, got EOF")
+				return nil, nil, s.ErrAtEnd("expected a tag name after ':', but found end of file")
 			}
 			id, ok := idT.(lexer.Identifier)
 			if !ok {
-				return nil, nil, s.Err("reading arguments: expected identifier")
+				return nil, nil, s.Err("expected a tag name after ':', but found %s", describe(idT))
 			}
 			args = append(args, TagArg{Value: id.Text, Position: tok.Position})
 		case lexer.Identifier:
@@ -140,7 +148,8 @@ func readArguments(s *lexer.Stream, forTest bool, nesting int, opts *Options) ([
 			}
 			return args, tests, nil
 		default:
-			return nil, nil, s.Err("reading arguments: expected semicolon or arguments or block. got %v", tok)
+			s.Pop()
+			return nil, nil, s.Err("unexpected %s in the arguments", describe(tok))
 		}
 	}
 }
@@ -151,12 +160,12 @@ func readTestList(s *lexer.Stream, nesting int, opts *Options) ([]Test, error) {
 	for {
 		tok := s.Pop()
 		if tok == nil {
-			return nil, s.Err("reading test list: expected identifier, got EOF")
+			return nil, s.ErrAtEnd("expected a test or ')' in the test list, but found end of file")
 		}
 		switch tok := tok.(type) {
 		case lexer.Identifier:
 			if !needTest {
-				return nil, s.Err("reading test list: expected comma or closing brace, got identifier")
+				return nil, s.Err("expected ',' or ')' in the test list, but found the %s test", tok.Text)
 			}
 			t := Test{
 				Position: tok.Position,
@@ -172,13 +181,17 @@ func readTestList(s *lexer.Stream, nesting int, opts *Options) ([]Test, error) {
 			needTest = false
 		case lexer.Comma:
 			if needTest {
-				return nil, s.Err("reading test list: expected identifier or list end, got comma")
+				return nil, s.Err("expected a test in the test list, but found ','")
 			}
 			needTest = true
 		case lexer.TestListEnd:
+			if needTest && len(res) > 0 {
+				// anyof(true, true,) used to be accepted.
+				return nil, s.Err("expected a test after ',' in the test list, but found ')'")
+			}
 			return res, nil
 		default:
-			return nil, s.Err("reading test list: expected identifier or comma or closing brace, got %v", tok)
+			return nil, s.Err("expected a test, ',' or ')' in the test list, but found %s", describe(tok))
 		}
 	}
 }
@@ -189,28 +202,64 @@ func readStringList(s *lexer.Stream) ([]string, error) {
 	for {
 		tok := s.Pop()
 		if tok == nil {
-			return nil, s.Err("reading string list: expected string or closing brace, got EOF")
+			return nil, s.ErrAtEnd("expected a string or ']' in the string list, but found end of file")
 		}
 		switch tok := tok.(type) {
 		case lexer.String:
 			if !needString {
-				return nil, s.Err("reading string list: expected comma or closing brace, got string")
+				return nil, s.Err("expected ',' or ']' in the string list, but found a string")
 			}
 			res = append(res, tok.Text)
 			needString = false
 		case lexer.Comma:
 			if needString {
-				return nil, s.Err("reading string list: expected string, got comma")
+				return nil, s.Err("expected a string in the string list, but found ','")
 			}
 			needString = true
 		case lexer.ListEnd:
+			if needString && len(res) > 0 {
+				return nil, s.Err("expected a string after ',' in the string list, but found ']'")
+			}
 			return res, nil
 		default:
-			return nil, s.Err("reading string list: expected string, comma or closing brace")
+			return nil, s.Err("expected a string, ',' or ']' in the string list, but found %s", describe(tok))
 		}
 	}
 }
 
 func ErrorAt(pos lexer.Position, fmt string, args ...interface{}) error {
 	return lexer.ErrorAt(pos, fmt, args...)
+}
+
+// describe names a token for error messages.
+func describe(t lexer.Token) string {
+	switch t := t.(type) {
+	case nil:
+		return "end of file"
+	case lexer.Identifier:
+		return "identifier '" + t.Text + "'"
+	case lexer.String:
+		return "a string"
+	case lexer.Number:
+		return "a number"
+	case lexer.ListStart:
+		return "'['"
+	case lexer.ListEnd:
+		return "']'"
+	case lexer.BlockStart:
+		return "'{'"
+	case lexer.BlockEnd:
+		return "'}'"
+	case lexer.TestListStart:
+		return "'('"
+	case lexer.TestListEnd:
+		return "')'"
+	case lexer.Comma:
+		return "','"
+	case lexer.Semicolon:
+		return "';'"
+	case lexer.Colon:
+		return "':'"
+	}
+	return t.String()
 }

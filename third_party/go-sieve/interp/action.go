@@ -68,6 +68,12 @@ func (c CmdRedirect) Execute(ctx context.Context, d *RuntimeData) error {
 		return nil
 	}
 
+	// Check the limit before the action is recorded, so a refused
+	// redirect never reaches AppliedActions.
+	if len(d.RedirectAddr) >= d.Script.opts.MaxRedirects {
+		return fmt.Errorf("too many redirect actions (the limit is %d)", d.Script.opts.MaxRedirects)
+	}
+
 	if err := d.OnAction(ctx, ActionRedirect{
 		Address: addr,
 		Copy:    c.Copy,
@@ -78,10 +84,6 @@ func (c CmdRedirect) Execute(ctx context.Context, d *RuntimeData) error {
 	d.RedirectAddr = append(d.RedirectAddr, addr)
 	if !c.Copy {
 		d.ImplicitKeep = false
-	}
-
-	if len(d.RedirectAddr) > d.Script.opts.MaxRedirects {
-		return fmt.Errorf("too many actions")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -108,6 +109,19 @@ func LoadScript(cmdStream []parser.Cmd, opts *Options) (*Script, error) {
 		opts:       opts,
 	}
 
+	// RFC 5228 3.2: require is only allowed at the top, before any other
+	// command.
+	inPreamble := true
+	for _, c := range cmdStream {
+		isRequire := strings.EqualFold(c.Id, "require")
+		if isRequire && !inPreamble {
+			return nil, lexer.ErrorAt(c.Position, "require commands can only be placed at top level at the beginning of the file")
+		}
+		if !isRequire {
+			inPreamble = false
+		}
+	}
+
 	loadedCmds, err := LoadBlock(s, cmdStream)
 	if err != nil {
 		return nil, err
@@ -118,8 +132,18 @@ func LoadScript(cmdStream []parser.Cmd, opts *Options) (*Script, error) {
 }
 
 func LoadBlock(s *Script, cmds []parser.Cmd) ([]Cmd, error) {
+	topLevel := s.blockDepth == 0
 	loaded := make([]Cmd, 0, len(cmds))
+	prev := ""
 	for _, c := range cmds {
+		name := strings.ToLower(c.Id)
+		switch {
+		case name == "require" && !topLevel:
+			return nil, lexer.ErrorAt(c.Position, "require commands can only be placed at top level at the beginning of the file")
+		case (name == "elsif" || name == "else") && prev != "if" && prev != "elsif":
+			return nil, lexer.ErrorAt(c.Position, "the %s command must follow an if or elsif command", name)
+		}
+		prev = name
 		cmd, err := LoadCmd(s, c)
 		if err != nil {
 			return nil, fmt.Errorf("LoadCmd %s: %w", c.Id, err)
@@ -136,9 +160,13 @@ func LoadCmd(s *Script, cmd parser.Cmd) (Cmd, error) {
 	cmdName := strings.ToLower(cmd.Id)
 	factory := s.opts.commandLoader(cmdName)
 	if factory == nil {
-		return nil, lexer.ErrorAt(cmd, "LoadBlock: unsupported command: %v", cmdName)
+		return nil, lexer.ErrorAt(cmd, "unknown command '%s'", cmdName)
 	}
-	return factory(s, cmd)
+	c, err := factory(s, cmd)
+	if err != nil {
+		return nil, withContext(err, cmd.Position, "the "+cmdName+" command")
+	}
+	return c, nil
 
 }
 
@@ -146,9 +174,13 @@ func LoadTest(s *Script, t parser.Test) (Test, error) {
 	testName := strings.ToLower(t.Id)
 	factory := s.opts.testLoader(testName)
 	if factory == nil {
-		return nil, lexer.ErrorAt(t, "LoadTest: unsupported test: %v", testName)
+		return nil, lexer.ErrorAt(t, "unknown test '%s'", testName)
 	}
-	return factory(s, t)
+	test, err := factory(s, t)
+	if err != nil {
+		return nil, withContext(err, t.Position, "the "+testName+" test")
+	}
+	return test, nil
 }
 
 type CmdNoop struct{}
@@ -159,4 +191,39 @@ func (c CmdNoop) Execute(_ context.Context, _ *RuntimeData) error {
 
 func loadNoop(_ *Script, _ parser.Cmd) (Cmd, error) {
 	return CmdNoop{}, nil
+}
+
+// specError is a LoadSpec error whose text names the command or test; the
+// name is filled in by LoadCmd/LoadTest, which know it.
+type specError struct {
+	err *lexer.Error
+	msg func(what string) string
+}
+
+func (e *specError) Error() string { return e.err.Error() }
+func (e *specError) Unwrap() error { return e.err }
+
+func specErrorAt(pos lexer.Position, msg func(what string) string) error {
+	return &specError{err: lexer.ErrorAt(pos, "%s", msg("the command")).(*lexer.Error), msg: msg}
+}
+
+// withContext makes sure a load error has a position (pos when it has
+// none) and that LoadSpec errors name what failed ("the header test").
+func withContext(err error, pos lexer.Position, what string) error {
+	var se *specError
+	if errors.As(err, &se) && se.msg != nil {
+		se.err.Msg = se.msg(what)
+		se.msg = nil
+	}
+	var le *lexer.Error
+	if errors.As(err, &le) {
+		return err
+	}
+	return lexer.ErrorAt(pos, "%v", err)
+}
+
+// missingRequire is the error for a command or test of an extension the
+// script did not require.
+func missingRequire(pos lexer.Position, ext string) error {
+	return lexer.ErrorAt(pos, "missing require \"%s\": the extension must be required before it is used", ext)
 }

@@ -58,7 +58,7 @@ func canonicalFlags(src []string, remove Flags, aliases map[string]string) Flags
 
 func loadFileInto(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	if !s.RequiresExtension("fileinto") {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'fileinto")
+		return nil, missingRequire(pcmd.Position, "fileinto")
 	}
 	cmd := CmdFileInto{}
 	err := LoadSpec(s, &Spec{
@@ -92,10 +92,10 @@ func loadFileInto(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	}
 
 	if !s.RequiresExtension("imap4flags") && cmd.Flags != nil {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'imap4flags")
+		return nil, missingRequire(pcmd.Position, "imap4flags")
 	}
 	if cmd.Copy && !s.RequiresExtension("copy") {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'copy'")
+		return nil, missingRequire(pcmd.Position, "copy")
 	}
 
 	return cmd, nil
@@ -127,7 +127,7 @@ func loadRedirect(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	}
 
 	if cmd.Copy && !s.RequiresExtension("copy") {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'copy'")
+		return nil, missingRequire(pcmd.Position, "copy")
 	}
 
 	return cmd, nil
@@ -151,7 +151,7 @@ func loadKeep(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	}
 
 	if !s.RequiresExtension("imap4flags") && cmd.Flags != nil {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'imap4flags")
+		return nil, missingRequire(pcmd.Position, "imap4flags")
 	}
 
 	return cmd, nil
@@ -165,7 +165,7 @@ func loadDiscard(s *Script, pcmd parser.Cmd) (Cmd, error) {
 
 func loadReject(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	if !s.RequiresExtension("reject") {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'reject'")
+		return nil, missingRequire(pcmd.Position, "reject")
 	}
 	cmd := CmdReject{}
 	err := LoadSpec(s, &Spec{
@@ -187,7 +187,7 @@ func loadReject(s *Script, pcmd parser.Cmd) (Cmd, error) {
 
 func loadEReject(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	if !s.RequiresExtension("ereject") {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'ereject'")
+		return nil, missingRequire(pcmd.Position, "ereject")
 	}
 	cmd := CmdEReject{}
 	err := LoadSpec(s, &Spec{
@@ -230,12 +230,12 @@ func loadFlagCmd(s *Script, pcmd parser.Cmd) (variable string, flags []string, e
 
 	if len(arg2) == 0 {
 		if len(arg1) == 0 {
-			return "", nil, parser.ErrorAt(pcmd.Position, "missing required flags")
+			return "", nil, parser.ErrorAt(pcmd.Position, "at least one flag is required")
 		}
 		flags = canonicalFlags(arg1, nil, nil)
 	} else {
 		if len(arg1) != 1 {
-			return "", nil, parser.ErrorAt(pcmd.Position, "expected only one string as a variable name")
+			return "", nil, parser.ErrorAt(pcmd.Position, "the variable name must be a single string")
 		}
 		variable = arg1[0]
 		flags = canonicalFlags(arg2, nil, nil)
@@ -245,7 +245,7 @@ func loadFlagCmd(s *Script, pcmd parser.Cmd) (variable string, flags []string, e
 
 func loadSetFlag(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	if !s.RequiresExtension("imap4flags") {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'imap4flags")
+		return nil, missingRequire(pcmd.Position, "imap4flags")
 	}
 
 	cmd := CmdSetFlag{}
@@ -262,7 +262,7 @@ func loadSetFlag(s *Script, pcmd parser.Cmd) (Cmd, error) {
 
 func loadAddFlag(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	if !s.RequiresExtension("imap4flags") {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'imap4flags")
+		return nil, missingRequire(pcmd.Position, "imap4flags")
 	}
 
 	cmd := CmdAddFlag{}
@@ -278,7 +278,7 @@ func loadAddFlag(s *Script, pcmd parser.Cmd) (Cmd, error) {
 
 func loadRemoveFlag(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	if !s.RequiresExtension("imap4flags") {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'imap4flags")
+		return nil, missingRequire(pcmd.Position, "imap4flags")
 	}
 
 	cmd := CmdRemoveFlag{}

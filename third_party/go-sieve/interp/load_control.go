@@ -1,8 +1,6 @@
 package interp
 
 import (
-	"fmt"
-
 	"github.com/foxcpp/go-sieve/parser"
 )
 
@@ -26,14 +24,14 @@ func loadRequire(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	for _, ext := range exts {
 		if ext == DovecotTestExtension {
 			if s.opts.T == nil {
-				return nil, fmt.Errorf("testing environment is not available, cannot use vnd.dovecot.testsuite")
+				return nil, parser.ErrorAt(pcmd.Position, "testing environment is not available, cannot use vnd.dovecot.testsuite")
 			}
 			s.extensions[DovecotTestExtension] = struct{}{}
 			continue
 		}
 
 		if !s.opts.extensionSupported(ext) {
-			return nil, fmt.Errorf("loadRequire: unsupported extension: %v", ext)
+			return nil, parser.ErrorAt(pcmd.Position, "unknown Sieve capability '%s'", ext)
 		}
 		s.extensions[ext] = struct{}{}
 	}

@@ -53,18 +53,18 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 		case parser.StringArg:
 			if lastTag != nil && lastTag.NeedsValue {
 				if lastTag.MatchNum != nil {
-					return lexer.ErrorAt(a, "LoadSpec: tagged argument requires a number, got string-list")
+					return lexer.ErrorAt(a, "the tagged argument requires a number, but a string was found")
 				} else if lastTag.MatchStr != nil {
 					value := a.Value
 					if s.RequiresExtension("encoded-character") {
 						var err error
 						value, err = decodeEncodedChars(value)
 						if err != nil {
-							return lexer.ErrorAt(position, "LoadSpec: malformed encoded character sequence: %v", err)
+							return lexer.ErrorAt(position, "malformed encoded character sequence: %v", err)
 						}
 					}
-					if s.RequiresExtension("variables") && !lastTag.NoVariables {
-
+					if err := checkVarRefs(s, a.Position, value); err != nil {
+						return err
 					}
 
 					lastTag.MatchStr([]string{value})
@@ -75,24 +75,27 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 				continue
 			}
 			if nextPosArg >= len(spec.Pos) {
-				return lexer.ErrorAt(a, "LoadSpec: too many arguments")
+				return tooManyArgs(a, spec)
 			}
 			pos := spec.Pos[nextPosArg]
 			if pos.MinStrCount > 1 {
-				return lexer.ErrorAt(a, "LoadSpec: string-list required, got single string")
+				return lexer.ErrorAt(a, "a string list is required, but a single string was found")
 			}
 			if pos.MatchNum != nil {
-				return lexer.ErrorAt(a, "LoadSpec: argument requires a number, got string-list")
+				return lexer.ErrorAt(a, "the argument must be a number, but a string was found")
 			} else if pos.MatchStr != nil {
 				value := a.Value
 				if s.RequiresExtension("encoded-character") {
 					var err error
 					value, err = decodeEncodedChars(value)
 					if err != nil {
-						return lexer.ErrorAt(position, "LoadSpec: malformed encoded character sequence: %v", err)
+						return lexer.ErrorAt(position, "malformed encoded character sequence: %v", err)
 					}
 				}
 
+				if err := checkVarRefs(s, a.Position, value); err != nil {
+					return err
+				}
 				pos.MatchStr([]string{value})
 			} else {
 				panic("no pos matcher")
@@ -101,10 +104,10 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 		case parser.StringListArg:
 			if lastTag != nil && lastTag.NeedsValue {
 				if lastTag.MatchNum != nil {
-					return lexer.ErrorAt(a, "LoadSpec: tagged argument requires a number, got string-list")
+					return lexer.ErrorAt(a, "the tagged argument requires a number, but a string was found")
 				} else if lastTag.MatchStr != nil {
 					if (lastTag.MinStrCount != 0 && len(a.Value) < lastTag.MinStrCount) || (lastTag.MaxStrCount != 0 && len(a.Value) > lastTag.MaxStrCount) {
-						return lexer.ErrorAt(a, "LoadSpec: wrong amount of string arguments")
+						return lexer.ErrorAt(a, "wrong number of strings in the string list")
 					}
 
 					value := a.Value
@@ -113,11 +116,16 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 							var err error
 							value[i], err = decodeEncodedChars(value[i])
 							if err != nil {
-								return lexer.ErrorAt(position, "LoadSpec: malformed encoded character sequence: %v", err)
+								return lexer.ErrorAt(position, "malformed encoded character sequence: %v", err)
 							}
 						}
 					}
 
+					for _, v := range value {
+						if err := checkVarRefs(s, a.Position, v); err != nil {
+							return err
+						}
+					}
 					lastTag.MatchStr(value)
 				} else {
 					panic("missing matcher for SpecTag")
@@ -127,14 +135,14 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 			}
 
 			if nextPosArg >= len(spec.Pos) {
-				return lexer.ErrorAt(a, "LoadSpec: too many arguments")
+				return tooManyArgs(a, spec)
 			}
 			pos := spec.Pos[nextPosArg]
 			if (pos.MinStrCount != 0 && len(a.Value) < pos.MinStrCount) || (pos.MaxStrCount != 0 && len(a.Value) > pos.MaxStrCount) {
-				return lexer.ErrorAt(a, "LoadSpec: wrong amount of string arguments")
+				return lexer.ErrorAt(a, "wrong number of strings in the string list")
 			}
 			if pos.MatchNum != nil {
-				return lexer.ErrorAt(a, "LoadSpec: argument requires a number, got string-list")
+				return lexer.ErrorAt(a, "the argument must be a number, but a string was found")
 			} else if pos.MatchStr != nil {
 				value := a.Value
 				if s.RequiresExtension("encoded-character") {
@@ -142,11 +150,16 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 						var err error
 						value[i], err = decodeEncodedChars(value[i])
 						if err != nil {
-							return lexer.ErrorAt(position, "LoadSpec: malformed encoded character sequence: %v", err)
+							return lexer.ErrorAt(position, "malformed encoded character sequence: %v", err)
 						}
 					}
 				}
 
+				for _, v := range value {
+					if err := checkVarRefs(s, a.Position, v); err != nil {
+						return err
+					}
+				}
 				pos.MatchStr(value)
 			} else {
 				panic("no pos matcher")
@@ -155,7 +168,7 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 		case parser.NumberArg:
 			if lastTag != nil && lastTag.NeedsValue {
 				if lastTag.MatchStr != nil {
-					return lexer.ErrorAt(a, "LoadSpec: tagged argument requires a string-list, got number")
+					return lexer.ErrorAt(a, "the tagged argument requires a string, but a number was found")
 				} else if lastTag.MatchNum != nil {
 					lastTag.MatchNum(a.Value)
 				} else {
@@ -166,11 +179,11 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 			}
 
 			if nextPosArg >= len(spec.Pos) {
-				return lexer.ErrorAt(a, "LoadSpec: too many arguments")
+				return tooManyArgs(a, spec)
 			}
 			pos := spec.Pos[nextPosArg]
 			if pos.MatchStr != nil {
-				return lexer.ErrorAt(a, "LoadSpec: argument requires a string-list, got number")
+				return lexer.ErrorAt(a, "the argument must be a string, but a number was found")
 			} else if pos.MatchNum != nil {
 				pos.MatchNum(a.Value)
 			} else {
@@ -179,11 +192,14 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 			nextPosArg++
 		case parser.TagArg:
 			if lastTag != nil && lastTag.NeedsValue {
-				return lexer.ErrorAt(a, "LoadSpec: tagged argument requires a value")
+				return lexer.ErrorAt(a, "the previous tagged argument requires a value")
 			}
 			tag, ok := spec.Tags[strings.ToLower(a.Value)]
 			if !ok {
-				return lexer.ErrorAt(a, "LoadSpec: unknown tagged argument: %v", a.Value)
+				tagName := a.Value
+				return specErrorAt(a.Position, func(what string) string {
+					return fmt.Sprintf("unknown tagged argument ':%s' for %s", tagName, what)
+				})
 			}
 			if tag.NeedsValue {
 				lastTag = &tag
@@ -192,22 +208,35 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 			}
 		}
 	}
+	if lastTag != nil && lastTag.NeedsValue {
+		return lexer.ErrorAt(position, "a tagged argument is missing its value")
+	}
 	for i := nextPosArg; i < len(spec.Pos); i++ {
 		if !spec.Pos[i].Optional {
-			return lexer.ErrorAt(position, "LoadSpec: %d argument is required", i+1)
+			required := requiredPos(spec)
+			given := nextPosArg
+			return specErrorAt(position, func(what string) string {
+				return fmt.Sprintf("%s requires %d positional argument(s), but %d is/are specified", what, required, given)
+			})
 		}
 	}
 
 	if spec.AddTest == nil {
 		if len(tests) != 0 {
-			return lexer.ErrorAt(position, "LoadSpec: no tests allowed")
+			return specErrorAt(position, func(what string) string {
+				return fmt.Sprintf("%s does not accept a test (missing ';' or '{'?)", what)
+			})
 		}
 	} else {
 		if len(tests) == 0 && !spec.TestOptional {
-			return lexer.ErrorAt(position, "LoadSpec: at least one test required")
+			return specErrorAt(position, func(what string) string {
+				return fmt.Sprintf("%s requires a test, but none is specified", what)
+			})
 		}
 		if len(tests) > 1 && !spec.MultipleTests {
-			return lexer.ErrorAt(position, "LoadSpec: only one test allowed")
+			return specErrorAt(position, func(what string) string {
+				return fmt.Sprintf("%s accepts only one test", what)
+			})
 		}
 		for _, t := range tests {
 			loadedTest, err := LoadTest(s, t)
@@ -219,16 +248,40 @@ func LoadSpec(s *Script, spec *Spec, position lexer.Position, args []parser.Arg,
 	}
 	if spec.AddBlock != nil {
 		if block != nil {
+			s.blockDepth++
 			loadedCmds, err := LoadBlock(s, block)
+			s.blockDepth--
 			if err != nil {
 				return err
 			}
 			spec.AddBlock(loadedCmds)
 		} else if !spec.BlockOptional {
-			return lexer.ErrorAt(position, "LoadSpec: block is required")
+			return specErrorAt(position, func(what string) string {
+				return fmt.Sprintf("%s requires a command block, but it is missing", what)
+			})
 		}
 	} else if block != nil {
-		return lexer.ErrorAt(position, "LoadSpec: no block allowed")
+		return specErrorAt(position, func(what string) string {
+			return fmt.Sprintf("%s does not accept a command block", what)
+		})
 	}
 	return nil
+}
+
+func requiredPos(spec *Spec) int {
+	n := 0
+	for _, p := range spec.Pos {
+		if !p.Optional {
+			n++
+		}
+	}
+	return n
+}
+
+func tooManyArgs(a parser.Arg, spec *Spec) error {
+	line, col := a.LineCol()
+	max := len(spec.Pos)
+	return specErrorAt(lexer.LineCol(line, col), func(what string) string {
+		return fmt.Sprintf("%s accepts at most %d positional argument(s)", what, max)
+	})
 }

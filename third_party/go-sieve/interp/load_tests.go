@@ -1,8 +1,9 @@
 package interp
 
 import (
-	"fmt"
+	"strings"
 
+	"github.com/foxcpp/go-sieve/lexer"
 	"github.com/foxcpp/go-sieve/parser"
 )
 
@@ -12,21 +13,25 @@ func loadAddressTest(s *Script, test parser.Test) (Test, error) {
 		AddressPart: All,
 	}
 	var key []string
+	partCnt := 0
 	spec := loaded.addSpecTags(&Spec{
 		Tags: map[string]SpecTag{
 			"all": {
 				MatchBool: func() {
 					loaded.AddressPart = All
+					partCnt++
 				},
 			},
 			"localpart": {
 				MatchBool: func() {
 					loaded.AddressPart = LocalPart
+					partCnt++
 				},
 			},
 			"domain": {
 				MatchBool: func() {
 					loaded.AddressPart = Domain
+					partCnt++
 				},
 			},
 		},
@@ -49,17 +54,22 @@ func loadAddressTest(s *Script, test parser.Test) (Test, error) {
 		spec.Tags["user"] = SpecTag{
 			MatchBool: func() {
 				loaded.AddressPart = User
+				partCnt++
 			},
 		}
 		spec.Tags["detail"] = SpecTag{
 			MatchBool: func() {
 				loaded.AddressPart = Detail
+				partCnt++
 			},
 		}
 	}
 	err := LoadSpec(s, spec, test.Position, test.Args, test.Tests, nil)
 	if err != nil {
 		return nil, err
+	}
+	if partCnt > 1 {
+		return nil, parser.ErrorAt(test.Position, "only one address part (:all, :localpart, :domain, :user, :detail) is allowed")
 	}
 
 	if err := loaded.setKey(s, key); err != nil {
@@ -93,7 +103,7 @@ func loadAnyOfTest(s *Script, test parser.Test) (Test, error) {
 
 func loadEnvelopeTest(s *Script, test parser.Test) (Test, error) {
 	if !s.RequiresExtension("envelope") {
-		return nil, fmt.Errorf("missing require 'envelope'")
+		return nil, missingRequire(test.Position, "envelope")
 	}
 
 	loaded := EnvelopeTest{
@@ -101,21 +111,25 @@ func loadEnvelopeTest(s *Script, test parser.Test) (Test, error) {
 		AddressPart: All,
 	}
 	var key []string
+	partCnt := 0
 	spec := loaded.addSpecTags(&Spec{
 		Tags: map[string]SpecTag{
 			"all": {
 				MatchBool: func() {
 					loaded.AddressPart = All
+					partCnt++
 				},
 			},
 			"localpart": {
 				MatchBool: func() {
 					loaded.AddressPart = LocalPart
+					partCnt++
 				},
 			},
 			"domain": {
 				MatchBool: func() {
 					loaded.AddressPart = Domain
+					partCnt++
 				},
 			},
 		},
@@ -138,16 +152,24 @@ func loadEnvelopeTest(s *Script, test parser.Test) (Test, error) {
 		spec.Tags["user"] = SpecTag{
 			MatchBool: func() {
 				loaded.AddressPart = User
+				partCnt++
 			},
 		}
 		spec.Tags["detail"] = SpecTag{
 			MatchBool: func() {
 				loaded.AddressPart = Detail
+				partCnt++
 			},
 		}
 	}
 	err := LoadSpec(s, spec, test.Position, test.Args, test.Tests, nil)
 	if err != nil {
+		return nil, err
+	}
+	if partCnt > 1 {
+		return nil, parser.ErrorAt(test.Position, "only one address part (:all, :localpart, :domain, :user, :detail) is allowed")
+	}
+	if err := checkEnvelopeParts(s, test.Position, loaded.Field); err != nil {
 		return nil, err
 	}
 
@@ -244,10 +266,13 @@ func loadSizeTest(s *Script, test parser.Test) (Test, error) {
 			},
 		},
 	}, test.Position, test.Args, test.Tests, nil)
-	if loaded.Under == loaded.Over {
-		return nil, fmt.Errorf("loadSizeTest: either under or over is required")
+	if err != nil {
+		return nil, err
 	}
-	return loaded, err
+	if loaded.Under == loaded.Over {
+		return nil, parser.ErrorAt(test.Position, "the size test requires either the :under or the :over tag")
+	}
+	return loaded, nil
 }
 
 func loadHasFlagTest(s *Script, test parser.Test) (Test, error) {
@@ -290,7 +315,7 @@ func loadHasFlagTest(s *Script, test parser.Test) (Test, error) {
 
 func loadBodyTest(s *Script, test parser.Test) (Test, error) {
 	if !s.RequiresExtension("body") {
-		return nil, fmt.Errorf("missing require 'body'")
+		return nil, missingRequire(test.Position, "body")
 	}
 
 	loaded := BodyTest{
@@ -344,7 +369,7 @@ func loadBodyTest(s *Script, test parser.Test) (Test, error) {
 	}
 
 	if transformCnt > 1 {
-		return nil, fmt.Errorf("body: only one body transform allowed")
+		return nil, parser.ErrorAt(test.Position, "only one body transform (:raw, :content or :text) is allowed")
 	}
 
 	loaded.ContentTypes = contentTypes
@@ -358,7 +383,7 @@ func loadBodyTest(s *Script, test parser.Test) (Test, error) {
 
 func loadEnvironmentTest(s *Script, test parser.Test) (Test, error) {
 	if !s.RequiresExtension("environment") {
-		return nil, fmt.Errorf("missing require 'environment'")
+		return nil, missingRequire(test.Position, "environment")
 	}
 
 	loaded := EnvironmentTest{matcherTest: newMatcherTest()}
@@ -388,4 +413,20 @@ func loadEnvironmentTest(s *Script, test parser.Test) (Test, error) {
 	}
 
 	return loaded, nil
+}
+
+// checkEnvelopeParts rejects unknown envelope parts at load time instead of
+// failing every run (only names without variables can be checked).
+func checkEnvelopeParts(s *Script, pos lexer.Position, fields []string) error {
+	for _, v := range fields {
+		if len(usedVars(s, v)) > 0 {
+			continue
+		}
+		switch strings.ToLower(v) {
+		case "from", "to", "auth":
+		default:
+			return parser.ErrorAt(pos, "envelope part '%s' is not supported by the envelope test (use \"from\", \"to\" or \"auth\")", v)
+		}
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package interp
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -10,7 +9,7 @@ import (
 
 func loadSet(script *Script, pcmd parser.Cmd) (Cmd, error) {
 	if !script.RequiresExtension("variables") {
-		return nil, parser.ErrorAt(pcmd.Position, "missing require 'variables'")
+		return nil, missingRequire(pcmd.Position, "variables")
 	}
 	cmd := CmdSet{}
 
@@ -131,7 +130,7 @@ func loadSet(script *Script, pcmd parser.Cmd) (Cmd, error) {
 
 	settable, _ := script.IsVarUsable(cmd.Name)
 	if !settable {
-		return nil, parser.ErrorAt(pcmd.Position, "cannot set this variable")
+		return nil, parser.ErrorAt(pcmd.Position, "invalid variable name '%s'", cmd.Name)
 	}
 
 	cmd.ModifyValue = func(s string) string {
@@ -175,7 +174,7 @@ func loadSet(script *Script, pcmd parser.Cmd) (Cmd, error) {
 
 func loadStringTest(s *Script, test parser.Test) (Test, error) {
 	if !s.RequiresExtension("variables") {
-		return nil, fmt.Errorf("missing require 'variables'")
+		return nil, missingRequire(test.Position, "variables")
 	}
 
 	loaded := TestString{matcherTest: newMatcherTest()}

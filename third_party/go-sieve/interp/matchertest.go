@@ -92,22 +92,23 @@ func (t *matcherTest) setKey(s *Script, k []string) error {
 	t.Key = k
 
 	if t.matchCnt > 1 {
-		return fmt.Errorf("multiple match-types are not allowed")
+		return fmt.Errorf("only one match type (:is, :contains, :matches, :value, :count) is allowed")
 	}
 
 	if t.Match == MatchCount || t.Match == MatchValue {
 		if !s.RequiresExtension("relational") {
-			return fmt.Errorf("missing require 'relational'")
+			return fmt.Errorf("missing require \"relational\": the :value and :count match types need it")
 		}
 		switch t.Relational {
 		case RelGreaterThan, RelGreaterOrEqual,
 			RelLessThan, RelLessOrEqual, RelEqual,
 			RelNotEqual:
 		default:
-			return fmt.Errorf("unknown relational operator: %v", t.Relational)
+			return fmt.Errorf("the :%s match type requires one of \"gt\", \"ge\", \"lt\", \"le\", \"eq\" or \"ne\", but \"%s\" was found", t.Match, t.Relational)
 		}
 	}
 
+	explicit := t.Comparator
 	if t.Comparator == "" {
 		if t.Match == MatchCount {
 			t.Comparator = ComparatorASCIINumeric
@@ -125,7 +126,20 @@ func (t *matcherTest) setKey(s *Script, k []string) error {
 	case ComparatorASCIINumeric:
 	case "":
 	default:
-		return fmt.Errorf("unsupported comparator: %v", t.Comparator)
+		return fmt.Errorf("unknown comparator '%s'", t.Comparator)
+	}
+
+	// RFC 4790 9.1.1: i;ascii-numeric supports equality and ordering only;
+	// RFC 5228 2.7.1 makes using it with :contains/:matches an error.
+	if t.Comparator == ComparatorASCIINumeric && (t.Match == MatchContains || t.Match == MatchMatches) {
+		return fmt.Errorf("the i;ascii-numeric comparator does not support the :%s match type", t.Match)
+	}
+	if t.Comparator != ComparatorOctet && t.Comparator != ComparatorASCIICaseMap && t.Comparator != ComparatorASCIINumeric &&
+		t.Comparator != ComparatorUnicodeCaseMap {
+		return fmt.Errorf("unknown comparator '%s'", t.Comparator)
+	}
+	if explicit != "" && !s.RequiresExtension("comparator-"+string(explicit)) && explicit != ComparatorOctet && explicit != ComparatorASCIICaseMap {
+		return fmt.Errorf("missing require \"comparator-%s\"", t.Comparator)
 	}
 
 	if t.Match == MatchMatches {
@@ -144,7 +158,7 @@ func (t *matcherTest) setKey(s *Script, k []string) error {
 	}
 
 	if t.Match == MatchCount && t.Comparator != ComparatorASCIINumeric {
-		return fmt.Errorf("non-numeric comparators cannot be used with :count")
+		return fmt.Errorf("the :count match type requires the i;ascii-numeric comparator")
 	}
 
 	return nil

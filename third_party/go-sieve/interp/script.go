@@ -47,6 +47,9 @@ type Script struct {
 	cmd        []Cmd
 
 	opts *Options
+
+	// blockDepth is the nesting of the block being loaded (0: top level).
+	blockDepth int
 }
 
 var ErrStop = errors.New("interpreter: stop called")

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/foxcpp/go-sieve/lexer"
 )
 
 /*
@@ -46,6 +48,26 @@ func usedVarsAreValid(script *Script, s string) bool {
 	return true
 }
 
+// checkVarRefs rejects references to variables that can never be read:
+// unknown namespaces (RFC 5229 3: "References to namespaces without a prior
+// require statement for the relevant extension MUST cause an error"),
+// envelope.* without require "envelope", over-long names.
+func checkVarRefs(script *Script, pos lexer.Position, s string) error {
+	for _, v := range usedVars(script, s) {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			continue
+		}
+		if _, gettable := script.IsVarUsable(v); gettable {
+			continue
+		}
+		if ns, _, ok := strings.Cut(v, "."); ok {
+			return lexer.ErrorAt(pos, "referring to variable in unknown namespace '%s'", ns)
+		}
+		return lexer.ErrorAt(pos, "invalid variable name '%s'", v)
+	}
+	return nil
+}
+
 func expandVarsList(d *RuntimeData, list []string) []string {
 	if !d.Script.RequiresExtension("variables") {
 		return list
@@ -72,7 +94,10 @@ func expandVars(d *RuntimeData, s string) string {
 
 		value, err := d.Var(name)
 		if err != nil {
-			panic("attempt to use an unusable variable: " + name)
+			// Loading rejects such references (checkVarRefs); a script
+			// built some other way gets the empty string (RFC 5229 3)
+			// rather than a panic.
+			return ""
 		}
 		return value
 	})

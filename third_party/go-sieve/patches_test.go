@@ -1,0 +1,74 @@
+package sieve
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-message/textproto"
+	"github.com/foxcpp/go-sieve/interp"
+	"github.com/foxcpp/go-sieve/lexer"
+)
+
+// Tests for the local patches listed in PATCHES.md: every compile error has
+// a position and a bare message, and formerly accepted broken scripts are
+// refused.
+func TestLoadErrorsPositioned(t *testing.T) {
+	cases := []struct {
+		script string
+		line   int
+		msg    string
+	}{
+		{"require \"fileinto\";\nif true {\n  fileinto \"a\";\n", 4, "expected '}'"},
+		{"keep;\n}\nkeep;\n", 2, "unexpected '}'"},
+		{"if header :is \"subject\" \"x {\n  keep;\n}\n", 4, "end of file before end of quoted string started at line 1"},
+		{"/* open\nkeep;\n", 3, "bracket comment"},
+		{"if size :over 99999999999G { discard; }", 1, "exceeds integer limits"},
+		{"keep;\nrequire \"fileinto\";", 2, "require commands can only be placed"},
+		{"if true { require \"fileinto\"; }", 1, "require commands can only be placed"},
+		{"if anyof(true,true,) { keep; }", 1, "after ','"},
+		{"if\nenvelope :is \"from\" \"a\" { keep; }", 2, `missing require "envelope"`},
+		{"require \"envelope\";\nif envelope :is \"frob\" \"a\" { keep; }", 2, "envelope part 'frob'"},
+		{"if address :localpart :domain \"from\" \"a\" { keep; }", 1, "only one address part"},
+		{"require \"comparator-i;ascii-numeric\";\nif header :contains :comparator \"i;ascii-numeric\" \"x\" \"1\" { keep; }", 2, "does not support the :contains"},
+		{"require \"variables\";\n\nset \"a\" \"${foo.bar}\";", 3, "unknown namespace 'foo'"},
+		{"require \"variables\";\nset \"a\" \"${envelope.from}\";", 2, "unknown namespace 'envelope'"},
+		{"require \"foo\";", 1, "unknown Sieve capability 'foo'"},
+		{"\n\nelse { keep; }", 3, "must follow an if"},
+		{"if header :is \"subject\" { keep; }", 1, "the header test requires 2 positional argument(s)"},
+		{"keep\n", 2, "found end of file"},
+		{"require [\"a\",];", 1, "after ','"},
+	}
+	for _, c := range cases {
+		_, err := Load(strings.NewReader(c.script), DefaultOptions())
+		if err == nil {
+			t.Errorf("%q: loaded, want error at line %d", c.script, c.line)
+			continue
+		}
+		var le *lexer.Error
+		if !errors.As(err, &le) {
+			t.Errorf("%q: error %v has no *lexer.Error", c.script, err)
+			continue
+		}
+		if le.Position.Line != c.line || !strings.Contains(le.Msg, c.msg) {
+			t.Errorf("%q: got line %d %q, want line %d containing %q", c.script, le.Position.Line, le.Msg, c.line, c.msg)
+		}
+	}
+}
+
+func TestRedirectLimitBeforeRecord(t *testing.T) {
+	opts := DefaultOptions()
+	opts.Interp.MaxRedirects = 2
+	s, err := Load(strings.NewReader(`redirect "a@x"; redirect "b@x"; redirect "c@x";`), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewRuntimeData(s, interp.DummyPolicy{}, interp.EnvelopeStatic{}, interp.MessageStatic{Header: &textproto.Header{}})
+	if err := s.Execute(context.Background(), d); err == nil {
+		t.Fatal("third redirect accepted")
+	}
+	if len(d.AppliedActions) != 2 {
+		t.Fatalf("recorded %d actions, want 2 (the refused redirect must not be recorded)", len(d.AppliedActions))
+	}
+}

@@ -1,0 +1,229 @@
+package maildir
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func newMaildir(t *testing.T) *Maildir {
+	t.Helper()
+	m := &Maildir{Root: filepath.Join(t.TempDir(), "alice")}
+	if err := m.Init(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func list(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func TestSpoolDeliver(t *testing.T) {
+	ctx := context.Background()
+	m := newMaildir(t)
+	const msg = "From: a@b\nSubject: hi\n\nbody\n"
+	sp, err := m.Spool(ctx, strings.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Size() != int64(len(msg)) {
+		t.Fatalf("size %d, want %d", sp.Size(), len(msg))
+	}
+	lists, _ := Mapper{}.Map("Lists/Go")
+	if err := m.Create(ctx, lists, true); err != nil {
+		t.Fatal(err)
+	}
+	// Create is idempotent and subscribes once.
+	if err := m.Create(ctx, lists, true); err != nil {
+		t.Fatal(err)
+	}
+	d1, err := sp.Deliver(ctx, Inbox, Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := sp.Deliver(ctx, lists, SplitFlags([]string{`\Seen`, `\Flagged`, "$Label1", "Work"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(t, filepath.Join(m.Root, "tmp")); len(got) != 0 {
+		t.Errorf("tmp/ not empty after Remove: %v", got)
+	}
+	if dir := filepath.Dir(d1.Path); dir != filepath.Join(m.Root, "new") {
+		t.Errorf("unflagged copy in %s, want new/", dir)
+	}
+	if !strings.HasSuffix(d1.Path, fmt.Sprintf(",S=%d", len(msg))) {
+		t.Errorf("name %s lacks ,S=<size>", d1.Path)
+	}
+	if dir := filepath.Dir(d2.Path); dir != filepath.Join(m.Root, ".Lists.Go", "cur") {
+		t.Errorf("flagged copy in %s, want .Lists.Go/cur/", dir)
+	}
+	if !strings.HasSuffix(d2.Path, ":2,FSab") {
+		t.Errorf("flagged copy %s, want info :2,FSab", d2.Path)
+	}
+	for _, p := range []string{d1.Path, d2.Path} {
+		b, err := os.ReadFile(p)
+		if err != nil || string(b) != msg {
+			t.Errorf("%s = %q, %v; want the message", p, b, err)
+		}
+	}
+	kw, _ := os.ReadFile(filepath.Join(m.Root, ".Lists.Go", KeywordsFile))
+	if string(kw) != "0 $Label1\n1 Work\n" {
+		t.Errorf("dovecot-keywords = %q", kw)
+	}
+	if _, err := os.Stat(filepath.Join(m.Root, ".Lists.Go", MaildirFolderFile)); err != nil {
+		t.Errorf("maildirfolder marker: %v", err)
+	}
+	subs, _ := os.ReadFile(filepath.Join(m.Root, SubscriptionsFile))
+	if string(subs) != "V\t2\n\nLists\tGo\n" {
+		t.Errorf("subscriptions = %q", subs)
+	}
+}
+
+func TestKeywordsReuseAndFull(t *testing.T) {
+	ctx := context.Background()
+	m := newMaildir(t)
+	// An existing table, as Dovecot left it, with a gap at index 1.
+	if err := os.WriteFile(filepath.Join(m.Root, KeywordsFile), []byte("0 Junk\n2 $Forwarded\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	letters, full, err := keywordLetters(ctx, m.Root, m.perm(), []string{"$forwarded", "New", "junk"})
+	if err != nil || letters != "cba" || len(full) != 0 {
+		t.Fatalf("letters %q full %v err %v; want cba", letters, full, err)
+	}
+	var many []string
+	for i := 0; i < 30; i++ {
+		many = append(many, fmt.Sprintf("kw%02d", i))
+	}
+	letters, full, err = keywordLetters(ctx, m.Root, m.perm(), many)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters)+len(full) != 30 || len(full) != 30-23 {
+		t.Errorf("26-letter table: %d letters, %d full (%v)", len(letters), len(full), full)
+	}
+	if _, err := os.Stat(filepath.Join(m.Root, KeywordsFile+".lock")); !os.IsNotExist(err) {
+		t.Errorf("lock left behind: %v", err)
+	}
+}
+
+// Parallel deliveries (one process per message in real life) must not lose
+// each other's keywords or subscriptions.
+func TestConcurrentKeywordsAndSubscriptions(t *testing.T) {
+	ctx := context.Background()
+	m := newMaildir(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if _, _, err := keywordLetters(ctx, m.Root, m.perm(), []string{fmt.Sprintf("k%d", i)}); err != nil {
+				errs <- err
+			}
+			f, _ := Mapper{}.Map(fmt.Sprintf("F%d", i))
+			if err := m.Create(ctx, f, true); err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	kw, _ := os.ReadFile(filepath.Join(m.Root, KeywordsFile))
+	if n := len(parseKeywords(kw)); n != 20 {
+		t.Errorf("%d keywords after 20 parallel adds:\n%s", n, kw)
+	}
+	subs, _ := os.ReadFile(filepath.Join(m.Root, SubscriptionsFile))
+	names := 0
+	for _, l := range strings.Split(string(subs), "\n") {
+		if strings.HasPrefix(l, "F") {
+			names++
+		}
+	}
+	if names != 20 || !strings.HasPrefix(string(subs), "V\t2\n\n") {
+		t.Errorf("subscriptions after 20 parallel creates (%d names):\n%s", names, subs)
+	}
+}
+
+func TestStaleLockIsBroken(t *testing.T) {
+	m := newMaildir(t)
+	lock := filepath.Join(m.Root, SubscriptionsFile+".lock")
+	if err := os.WriteFile(lock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * lockStale)
+	if err := os.Chtimes(lock, old, old); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := Mapper{}.Map("X")
+	if err := m.Create(context.Background(), f, true); err != nil {
+		t.Fatal(err)
+	}
+	subs, _ := os.ReadFile(filepath.Join(m.Root, SubscriptionsFile))
+	if !strings.Contains(string(subs), "\nX\n") {
+		t.Errorf("subscriptions = %q", subs)
+	}
+}
+
+func TestFreshLockHonoursContext(t *testing.T) {
+	m := newMaildir(t)
+	lock := filepath.Join(m.Root, SubscriptionsFile+".lock")
+	if err := os.WriteFile(lock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f, _ := Mapper{}.Map("X")
+	if err := m.Create(ctx, f, true); err == nil {
+		t.Fatal("Create with a held lock and a cancelled context succeeded")
+	}
+}
+
+func TestSpoolCancelled(t *testing.T) {
+	m := newMaildir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.Spool(ctx, strings.NewReader("x")); err == nil {
+		t.Fatal("Spool with a cancelled context succeeded")
+	}
+	if got := list(t, filepath.Join(m.Root, "tmp")); len(got) != 0 {
+		t.Errorf("tmp/ after a failed spool: %v", got)
+	}
+}
+
+func TestSubscriptionsKeepExisting(t *testing.T) {
+	m := newMaildir(t)
+	if err := os.WriteFile(filepath.Join(m.Root, SubscriptionsFile), []byte("V\t2\n\nTrash\nLists\tGo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"Lists/Go", "Junk"} {
+		f, _ := Mapper{}.Map(name)
+		if err := m.Create(context.Background(), f, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subs, _ := os.ReadFile(filepath.Join(m.Root, SubscriptionsFile))
+	if string(subs) != "V\t2\n\nTrash\nLists\tGo\nJunk\n" {
+		t.Errorf("subscriptions = %q", subs)
+	}
+}

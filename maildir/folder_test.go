@@ -17,7 +17,7 @@ func TestEncodeMUTF7(t *testing.T) {
 		{"Ça", "&AMc-a"},
 		{"日本語", "&ZeVnLIqe-"},
 		{"~peter/mail/台北/日本語", "~peter/mail/&U,BTFw-/&ZeVnLIqe-"}, // RFC 3501 section 5.1.3 example
-		{"😀", "&2D3eAA-"},                                              // outside the BMP: a surrogate pair
+		{"😀", "&2D3eAA-"}, // outside the BMP: a surrogate pair
 		{"a\u00e9b\u00e8", "a&AOk-b&AOg-"},
 		{"", ""},
 	} {

@@ -72,3 +72,16 @@ func TestRedirectLimitBeforeRecord(t *testing.T) {
 		t.Fatalf("recorded %d actions, want 2 (the refused redirect must not be recorded)", len(d.AppliedActions))
 	}
 }
+
+func TestExecuteHonoursContext(t *testing.T) {
+	s, err := Load(strings.NewReader(`if true { keep; }`), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d := NewRuntimeData(s, interp.DummyPolicy{}, interp.EnvelopeStatic{}, interp.MessageStatic{Header: &textproto.Header{}})
+	if err := s.Execute(ctx, d); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Execute with a cancelled context: err = %v, want context.Canceled", err)
+	}
+}

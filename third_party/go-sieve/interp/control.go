@@ -11,6 +11,9 @@ type CmdIf struct {
 }
 
 func (c CmdIf) Execute(ctx context.Context, d *RuntimeData) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	res, err := c.Test.Check(ctx, d)
 	if err != nil {
 		return err
@@ -34,6 +37,9 @@ type CmdElsif struct {
 func (c CmdElsif) Execute(ctx context.Context, d *RuntimeData) error {
 	if d.ifResult {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	res, err := c.Test.Check(ctx, d)
 	if err != nil {

@@ -97,6 +97,11 @@ func (s Script) IsVarUsable(variableName string) (settable, gettable bool) {
 
 func (s Script) Execute(ctx context.Context, d *RuntimeData) error {
 	for _, c := range s.cmd {
+		// Honour cancellation between commands, so a deadline stops a
+		// long script instead of letting it run to the end.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := c.Execute(ctx, d); err != nil {
 			if errors.Is(err, ErrStop) {
 				return nil

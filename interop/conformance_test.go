@@ -343,13 +343,19 @@ var (
 	phErrLineRE = regexp.MustCompile(`(?m)^script: line (\d+): error:`)
 	phItemRE    = regexp.MustCompile(`^\s\*\s(.*)$`)
 	phFlagsRE   = regexp.MustCompile(`^\s+\+ add IMAP flags: (.*)$`)
+	phVacRE     = regexp.MustCompile(`^\s+=> (\w+)\s*: (.*)$`)
 )
 
 func (ph *pigeonhole) run(t *testing.T, dir string, c confCase) []string {
 	t.Helper()
-	from := c.from
-	args := []string{"-c", ph.conf, "-C", "-x", ph.exts, "-f", from, "-a", c.to, "-r", c.to,
-		filepath.Join(dir, "script.sieve"), filepath.Join(dir, "message.eml")}
+	args := []string{"-c", ph.conf, "-C", "-x", ph.exts}
+	// sieve-test refuses an empty -f; without -f it reads the sender from
+	// Return-Path, so a null-sender case carries "Return-Path: <>".
+	if c.from != "<>" {
+		args = append(args, "-f", c.from)
+	}
+	args = append(args, "-a", c.to, "-r", c.to,
+		filepath.Join(dir, "script.sieve"), filepath.Join(dir, "message.eml"))
 	cmd := exec.Command(ph.bin, args...)
 	cmd.Env = []string{"HOME=" + ph.root, "PATH=/usr/bin:/bin"}
 	var stdout, stderr bytes.Buffer
@@ -383,9 +389,42 @@ func parsePigeonholeActions(t *testing.T, out string) []string {
 	var acts []string
 	var flags [][]string
 	section := ""
+	var vac *vacationSummary
+	var vacBody []string
+	inBody := false
+	endVacation := func() {
+		if vac != nil {
+			vac.reason = strings.Join(vacBody, "\n")
+			acts[len(acts)-1] = vac.String()
+			vac, vacBody = nil, nil
+		}
+	}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		line := sc.Text()
+		if vac != nil {
+			switch {
+			case line == "START MESSAGE":
+				inBody = true
+				continue
+			case line == "END MESSAGE":
+				inBody = false
+				endVacation()
+				continue
+			case inBody:
+				vacBody = append(vacBody, line)
+				continue
+			}
+			if m := phVacRE.FindStringSubmatch(line); m != nil {
+				switch m[1] {
+				case "seconds":
+					vac.seconds, _ = strconv.ParseInt(m[2], 10, 64)
+				case "subject":
+					vac.subject = m[2]
+				}
+				continue
+			}
+		}
 		switch strings.TrimSpace(line) {
 		case "Performed actions:":
 			section = "performed"
@@ -410,6 +449,9 @@ func parsePigeonholeActions(t *testing.T, out string) []string {
 				a = joinNonEmpty("reject", normReason(strings.TrimPrefix(item, "reject message with reason: ")))
 			case item == "discard":
 				a = "discard"
+			case item == "send vacation message:":
+				vac = &vacationSummary{}
+				a = "vacation"
 			default:
 				a = "unknown " + item
 			}
@@ -421,6 +463,7 @@ func parsePigeonholeActions(t *testing.T, out string) []string {
 			flags[len(flags)-1] = append(flags[len(flags)-1], strings.Fields(m[1])...)
 		}
 	}
+	endVacation()
 	for i := range acts {
 		acts[i] += flagSuffix(flags[i])
 	}
@@ -429,6 +472,22 @@ func parsePigeonholeActions(t *testing.T, out string) []string {
 		t.Logf("sieve-test printed no actions:\n%s", out)
 	}
 	return acts
+}
+
+// vacationSummary is the comparable part of a vacation action: the period,
+// an explicit subject and the reason text.
+type vacationSummary struct {
+	seconds int64
+	subject string
+	reason  string
+}
+
+func (v *vacationSummary) String() string {
+	s := fmt.Sprintf("vacation seconds %d", v.seconds)
+	if v.subject != "" {
+		s += " subject " + v.subject
+	}
+	return joinNonEmpty(s+" reason", normReason(v.reason))
 }
 
 func flagSuffix(flags []string) string {
@@ -480,6 +539,11 @@ type sievectlReport struct {
 		Address  string   `json:"address"`
 		Reason   string   `json:"reason"`
 		Text     string   `json:"text"`
+		Value    struct {
+			Period  int64 // time.Duration
+			Subject string
+			Reason  string
+		} `json:"value"`
 	} `json:"actions"`
 }
 
@@ -533,6 +597,9 @@ func runSievectl(t *testing.T, ctl, dir string, c confCase) []string {
 			s = joinNonEmpty(a.Action, normReason(a.Reason))
 		case "discard":
 			s = "discard"
+		case "vacation":
+			v := vacationSummary{seconds: a.Value.Period / 1e9, subject: a.Value.Subject, reason: a.Value.Reason}
+			s = v.String()
 		default:
 			s = a.Action + " " + a.Text
 		}

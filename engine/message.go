@@ -39,6 +39,7 @@ import (
 // A Message is safe for concurrent use. Close releases the spool.
 type Message struct {
 	src       io.ReaderAt // the original bytes: *bytes.Reader or *os.File
+	mem       []byte      // the original bytes when kept in memory
 	file      *os.File    // non-nil when spooled to disk (closed by its finalizer if leaked)
 	size      int64
 	header    textproto.Header
@@ -107,7 +108,8 @@ func NewMessage(r io.Reader, opt MessageOptions) (*Message, error) {
 			return nil, fmt.Errorf("engine: read message: %w", err)
 		}
 		if n <= opt.MemoryLimit {
-			m.src = bytes.NewReader(buf.Bytes())
+			m.mem = buf.Bytes()
+			m.src = bytes.NewReader(m.mem)
 			m.size = n
 		}
 	}
@@ -382,16 +384,20 @@ func decodeQuoted(raw string) string {
 
 // lineReader reads lines from the spool, tracking offsets. Lines longer
 // than its buffer come in fragments; only the first fragment of a line has
-// start set.
+// start set. An in-memory message is sliced directly, without copying.
 type lineReader struct {
 	br    *bufio.Reader
-	pos   int64 // offset of the next byte
-	start bool  // the next fragment begins a line
+	mem   []byte // the rest of an in-memory message, instead of br
+	pos   int64  // offset of the next byte
+	start bool   // the next fragment begins a line
 }
 
-func newLineReader(src io.ReaderAt, off, end int64) *lineReader {
+func (m *Message) lines(off, end int64) *lineReader {
+	if m.mem != nil {
+		return &lineReader{mem: m.mem[off:end], pos: off, start: true}
+	}
 	return &lineReader{
-		br:    bufio.NewReaderSize(io.NewSectionReader(src, off, end-off), lineBufSize),
+		br:    bufio.NewReaderSize(io.NewSectionReader(m.src, off, end-off), lineBufSize),
 		pos:   off,
 		start: true,
 	}
@@ -400,19 +406,30 @@ func newLineReader(src io.ReaderAt, off, end int64) *lineReader {
 // next returns the next fragment, its offset and whether it starts a line.
 // The slice is valid until the next call. It returns io.EOF at the end.
 func (lr *lineReader) next() (frag []byte, off int64, lineStart bool, err error) {
-	frag, err = lr.br.ReadSlice('\n')
-	if len(frag) == 0 {
-		if err == nil || err == bufio.ErrBufferFull {
-			err = io.ErrNoProgress
+	if lr.br == nil {
+		if len(lr.mem) == 0 {
+			return nil, lr.pos, lr.start, io.EOF
 		}
-		return nil, lr.pos, lr.start, err
+		n := bytes.IndexByte(lr.mem, '\n') + 1
+		if n == 0 {
+			n = len(lr.mem)
+		}
+		frag, lr.mem = lr.mem[:n:n], lr.mem[n:]
+	} else {
+		frag, err = lr.br.ReadSlice('\n')
+		if len(frag) == 0 {
+			if err == nil || err == bufio.ErrBufferFull {
+				err = io.ErrNoProgress
+			}
+			return nil, lr.pos, lr.start, err
+		}
+		if err == bufio.ErrBufferFull || err == io.EOF {
+			err = nil
+		}
 	}
 	off, lineStart = lr.pos, lr.start
 	lr.pos += int64(len(frag))
 	lr.start = frag[len(frag)-1] == '\n'
-	if err == bufio.ErrBufferFull || err == io.EOF {
-		err = nil
-	}
 	return frag, off, lineStart, err
 }
 
@@ -446,7 +463,7 @@ func (h *headerCollector) add(frag []byte) {
 }
 
 func (m *Message) readTopHeader(max int64) error {
-	lr := newLineReader(m.src, 0, m.size)
+	lr := m.lines(0, m.size)
 	hc := headerCollector{max: int(max)}
 	m.hdrEnd, m.bodyStart = m.size, m.size
 	for {
@@ -617,7 +634,7 @@ func (m *Message) walk(ctx context.Context) ([]*entity, error) {
 	}
 	w.enterBody(top)
 
-	lr := newLineReader(m.src, m.bodyStart, m.size)
+	lr := m.lines(m.bodyStart, m.size)
 	var prevEOL int64
 	for n := 0; ; n++ {
 		if n&1023 == 0 {

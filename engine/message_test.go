@@ -454,7 +454,7 @@ func TestMIMEBounds(t *testing.T) {
 		for _, depth := range []int{1, 5, 16} {
 			m := mustMessage(t, raw, MessageOptions{Limits: Limits{MaxMIMEDepth: depth}})
 			cr := &countingReaderAt{r: m.src}
-			m.src = cr
+			m.src, m.mem = cr, nil // read through the counter, as from a spool file
 			ents, err := m.entities(context.Background())
 			if err != nil {
 				t.Fatal(err)

@@ -124,7 +124,7 @@ func (s *session) cmdPutScript(args []token) result {
 	}
 	errs, warnings := s.srv.opts.Compiler.Check(name, script)
 	if errs != "" {
-		s.log.Info("upload refused", "user", s.user.String(), "script", name, "reason", "compile error")
+		s.log.Info("upload refused", "script", name, "reason", "compile error")
 		s.w.no("", errs)
 		return resDone
 	}
@@ -132,7 +132,7 @@ func (s *session) cmdPutScript(args []token) result {
 		s.storeError("putscript", name, err)
 		return resDone
 	}
-	s.log.Info("upload", "user", s.user.String(), "script", name, "bytes", len(script))
+	s.log.Info("upload", "script", name, "bytes", len(script))
 	s.okWarnings(warnings, "Putscript completed.")
 	return resDone
 }
@@ -181,7 +181,7 @@ func (s *session) cmdSetActive(args []token) result {
 		var errs string
 		errs, warnings = s.srv.opts.Compiler.Check(name, script)
 		if errs != "" {
-			s.log.Info("activation refused", "user", s.user.String(), "script", name, "reason", "compile error")
+			s.log.Info("activation refused", "script", name, "reason", "compile error")
 			s.w.no("", errs)
 			return resDone
 		}
@@ -190,7 +190,7 @@ func (s *session) cmdSetActive(args []token) result {
 		s.storeError("setactive", name, err)
 		return resDone
 	}
-	s.log.Info("activation", "user", s.user.String(), "script", name)
+	s.log.Info("activation", "script", name)
 	s.okWarnings(warnings, "Setactive completed.")
 	return resDone
 }
@@ -233,7 +233,7 @@ func (s *session) cmdDeleteScript(args []token) result {
 		s.storeError("deletescript", name, err)
 		return resDone
 	}
-	s.log.Info("delete", "user", s.user.String(), "script", name)
+	s.log.Info("delete", "script", name)
 	s.w.ok("", "Deletescript completed.")
 	return resDone
 }
@@ -251,7 +251,7 @@ func (s *session) cmdRenameScript(args []token) result {
 		s.storeError("renamescript", a[0], err)
 		return resDone
 	}
-	s.log.Info("rename", "user", s.user.String(), "script", a[0], "new", a[1])
+	s.log.Info("rename", "script", a[0], "new", a[1])
 	s.w.ok("", "Renamescript completed.")
 	return resDone
 }
@@ -294,8 +294,9 @@ func (s *session) cmdUnauthenticate(args []token) result {
 	if len(args) != 0 {
 		return s.syntax("UNAUTHENTICATE")
 	}
-	s.log.Info("unauthenticate", "user", s.user.String())
+	s.log.Info("unauthenticate")
 	s.user, s.scripts = nil, nil
+	s.log = s.baseLog
 	s.bad = 0
 	s.r.maxLine, s.r.maxDrain = s.limits()
 	s.w.ok("", "Unauthenticate completed.")
@@ -342,7 +343,7 @@ func (s *session) storeError(op, name string, err error) {
 		s.log.Warn("store unavailable", "op", op, "script", name, "err", err)
 		s.w.no(CodeTryLater, "Temporary failure, try again later.")
 	default:
-		s.log.Error("store error", "op", op, "user", s.user.String(), "script", name, "err", err)
+		s.log.Error("store error", "op", op, "script", name, "err", err)
 		s.w.no("", "Internal error, see the server log (session "+s.id+").")
 	}
 }

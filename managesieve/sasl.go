@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/sieved/sieved/auth"
 )
 
 // SASL mechanism names.
 const (
 	mechPlain = sasl.Plain
-	mechLogin = "LOGIN"
+	mechLogin = auth.Login
 )
 
 // mechanisms lists what may be used right now: the plaintext mechanisms
@@ -56,7 +58,7 @@ func (s *session) authenticate(mech string, initial []token) result {
 	if mech == mechPlain {
 		srv = sasl.NewPlainServer(check)
 	} else {
-		srv = &loginServer{check: func(u, p string) error { return check("", u, p) }}
+		srv = auth.NewLoginServer(func(u, p string) error { return check("", u, p) })
 	}
 
 	var resp []byte // nil: no initial response
@@ -121,7 +123,7 @@ func (s *session) loginOK(id Identity, mech string, final []byte) result {
 	s.user, s.scripts = &id, scripts
 	s.bad, s.authFailures = 0, 0
 	s.r.maxLine, s.r.maxDrain = s.limits()
-	s.log = s.log.With("user", id.String())
+	s.log = s.baseLog.With("user", id.String())
 	s.log.Info("login", "mechanism", mech, "tls", s.tls)
 	if len(final) > 0 {
 		s.w.ok(codeWithString(CodeSASL, base64.StdEncoding.EncodeToString(final)), "Logged in.")
@@ -164,35 +166,4 @@ func (s *session) loginFailed(mech string, authErr, saslErr error) result {
 		return resQuit
 	}
 	return resDone
-}
-
-// loginServer is the server side of the LOGIN mechanism
-// (draft-murchison-sasl-login), which go-sasl ships only as a client.
-// Thunderbird, Roundcube and sievelib use it.
-type loginServer struct {
-	step     int
-	username string
-	check    func(username, password string) error
-}
-
-func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
-	switch l.step {
-	case 0:
-		if resp != nil && len(resp) > 0 {
-			// Some clients send the user name as initial response.
-			l.username = string(resp)
-			l.step = 2
-			return []byte("Password:"), false, nil
-		}
-		l.step = 1
-		return []byte("Username:"), false, nil
-	case 1:
-		l.username = string(resp)
-		l.step = 2
-		return []byte("Password:"), false, nil
-	case 2:
-		l.step = 3
-		return nil, true, l.check(l.username, string(resp))
-	}
-	return nil, true, sasl.ErrUnexpectedClientResponse
 }

@@ -31,7 +31,9 @@ type session struct {
 	srv *Server
 	id  string
 	ip  string
-	log *slog.Logger
+
+	baseLog *slog.Logger // session and remote address
+	log     *slog.Logger // baseLog plus the user once logged in
 
 	mu          sync.Mutex // guards c and idle against Shutdown
 	c           net.Conn
@@ -57,8 +59,9 @@ func newSession(srv *Server, c net.Conn, ip string, implicitTLS bool) *session {
 		ip:  ip,
 		c:   c,
 		tls: implicitTLS,
-		log: srv.log.With("session", id, "remote", c.RemoteAddr().String()),
 	}
+	s.baseLog = srv.log.With("session", id, "remote", c.RemoteAddr().String())
+	s.log = s.baseLog
 	return s
 }
 

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/foxcpp/go-sieve/lexer"
 	"github.com/foxcpp/go-sieve/parser"
 )
 
@@ -105,3 +106,11 @@ func ExpandVarsList(d *RuntimeData, list []string) []string { return expandVarsL
 // (RFC 5228, section 2.4.2.4) as the built-in commands do for scripts that
 // require "encoded-character".
 func DecodeEncodedChars(s string) (string, error) { return decodeEncodedChars(s) }
+
+// CheckVarRefs returns a load error (at pos) when s refers to a variable
+// that can never be read: an unknown namespace, envelope.* without
+// require "envelope", an over-long name. Commands registered through
+// Options.Commands use it on their string arguments.
+func CheckVarRefs(script *Script, pos lexer.Position, s string) error {
+	return checkVarRefs(script, pos, s)
+}

@@ -157,5 +157,9 @@ func ErrorAt(t position, format string, args ...interface{}) error {
 	default:
 		e.Position.Line, e.Position.Col = t.LineCol()
 	}
+	if e.Position.Line > 0 && e.Position.Col == 0 {
+		// At the very start of a line (e.g. end of input after a newline).
+		e.Position.Col = 1
+	}
 	return e
 }

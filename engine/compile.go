@@ -10,7 +10,9 @@ import (
 	"strings"
 
 	sieve "github.com/foxcpp/go-sieve"
+	"github.com/foxcpp/go-sieve/interp"
 	"github.com/foxcpp/go-sieve/lexer"
+	"github.com/foxcpp/go-sieve/parser"
 )
 
 // Severity of a Diagnostic.
@@ -96,7 +98,7 @@ func (d Diagnostics) Format(name string, max int) string {
 // Script is a compiled script, safe to run concurrently.
 type Script struct {
 	Name   string
-	script *sieve.Script
+	script *interp.Script
 	eng    *Engine
 }
 
@@ -109,7 +111,20 @@ func (e *Engine) Compile(name string, src []byte) (*Script, Diagnostics) {
 	}
 	st := &compileState{uses: map[Extension][]CommandUse{}}
 	opts := e.options(st)
-	s, err := sieve.Load(bytes.NewReader(src), opts)
+	// sieve.Load in three steps, to check limits on the syntax tree before
+	// the interpreter sees it.
+	toks, end, err := lexer.LexEnd(bytes.NewReader(src), &opts.Lexer)
+	if err != nil {
+		return nil, Diagnostics{diagnosticFromError(err)}
+	}
+	cmds, err := parser.Parse(lexer.NewStreamEnd(toks, end), &opts.Parser)
+	if err != nil {
+		return nil, Diagnostics{diagnosticFromError(err)}
+	}
+	if d := e.checkTree(cmds); d.HasErrors() {
+		return nil, d
+	}
+	s, err := interp.LoadScript(cmds, &opts.Interp)
 	if err != nil {
 		return nil, append(Diagnostics{diagnosticFromError(err)}, st.warnings...)
 	}
@@ -176,4 +191,98 @@ func diagnosticFromError(err error) Diagnostic {
 func (e *Engine) computeExtensions() []string {
 	opts := e.options(&compileState{uses: map[Extension][]CommandUse{}})
 	return sortedUnique(opts.Interp.SupportedExtensions())
+}
+
+// checkTree enforces the limits the interpreter does not: the cost of
+// :matches patterns (a pattern with thousands of '*' costs seconds per
+// message) and the number of distinct variables.
+func (e *Engine) checkTree(cmds []parser.Cmd) Diagnostics {
+	l := e.cfg.Limits
+	var diags Diagnostics
+	vars := map[string]bool{}
+	errAt := func(line, col int, format string, args ...any) {
+		diags = append(diags, Diagnostic{Line: line, Column: col, Severity: SeverityError, Message: fmt.Sprintf(format, args...)})
+	}
+	var walkTest func(t parser.Test)
+	checkMatchArgs := func(id string, args []parser.Arg) {
+		matches := false
+		for _, a := range args {
+			if tag, ok := a.(parser.TagArg); ok && strings.EqualFold(tag.Value, "matches") {
+				matches = true
+			}
+		}
+		if !matches {
+			return
+		}
+		for _, a := range args {
+			var keys []string
+			var pos lexer.Position
+			switch a := a.(type) {
+			case parser.StringArg:
+				keys, pos = []string{a.Value}, a.Position
+			case parser.StringListArg:
+				keys, pos = a.Value, a.Position
+			default:
+				continue
+			}
+			for _, k := range keys {
+				if len(k) > l.MaxMatchKeyBytes {
+					errAt(pos.Line, pos.Col, "the :matches pattern of the %s test is too long (%d bytes, the limit is %d)", id, len(k), l.MaxMatchKeyBytes)
+					return
+				}
+				if n := countWildcards(k); n > l.MaxMatchWildcards {
+					errAt(pos.Line, pos.Col, "the :matches pattern of the %s test has too many wildcards (%d, the limit is %d)", id, n, l.MaxMatchWildcards)
+					return
+				}
+			}
+		}
+	}
+	walkTest = func(t parser.Test) {
+		checkMatchArgs(strings.ToLower(t.Id), t.Args)
+		for _, sub := range t.Tests {
+			walkTest(sub)
+		}
+	}
+	var walk func(cmds []parser.Cmd)
+	walk = func(cmds []parser.Cmd) {
+		for _, c := range cmds {
+			if strings.EqualFold(c.Id, "set") {
+				for _, a := range c.Args {
+					if s, ok := a.(parser.StringArg); ok {
+						name := strings.ToLower(s.Value)
+						if !vars[name] {
+							vars[name] = true
+							if len(vars) > l.MaxVariables {
+								errAt(c.Line, c.Col, "too many variables: the limit is %d per script", l.MaxVariables)
+							}
+						}
+						break
+					}
+				}
+			}
+			for _, t := range c.Tests {
+				walkTest(t)
+			}
+			walk(c.Block)
+			if len(diags) >= l.MaxErrors {
+				return
+			}
+		}
+	}
+	walk(cmds)
+	return diags
+}
+
+// countWildcards counts unescaped '*' and '?' in a :matches pattern.
+func countWildcards(p string) int {
+	n := 0
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '*', '?':
+			n++
+		}
+	}
+	return n
 }

@@ -80,6 +80,9 @@ func New(cfg Config) *Engine {
 	if cfg.SubaddressSeparators == "" {
 		cfg.SubaddressSeparators = "+"
 	}
+	// The engine's own extensions go first, so a caller's extension with
+	// the same command name wins.
+	cfg.Extensions = append([]Extension{mailboxExtension{}}, cfg.Extensions...)
 	e := &Engine{cfg: cfg}
 	e.exts = e.computeExtensions()
 	return e
@@ -144,7 +147,8 @@ var ErrTimeout = errors.New("engine: script exceeded its time limit")
 type RuntimeError struct {
 	Line, Column int
 	Msg          string
-	Err          error // underlying error, may be nil
+	Err          error  // underlying error, may be nil
+	Stack        []byte // goroutine stack when the error is a recovered panic
 }
 
 // Unwrap returns the underlying error.

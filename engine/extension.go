@@ -455,7 +455,7 @@ func newCall(s *interp.Script, st *compileState, name string, requires []string,
 			}
 		}
 		if !ok {
-			return nil, lexer.ErrorAt(pos, "%s %s requires the %q extension: add require %q", name, what, requires[0], requires[0])
+			return nil, lexer.ErrorAt(pos, "missing require %q: the extension must be required before the %s %s is used", requires[0], name, what)
 		}
 	}
 	kinds := make(map[string]ArgKind, len(tags))
@@ -554,14 +554,17 @@ func argValue(s *interp.Script, a parser.Arg, kind ArgKind, what string) (any, e
 }
 
 func decode(s *interp.Script, pos lexer.Position, v string) (string, error) {
-	if !s.RequiresExtension("encoded-character") {
-		return v, nil
+	if s.RequiresExtension("encoded-character") {
+		d, err := interp.DecodeEncodedChars(v)
+		if err != nil {
+			return "", lexer.ErrorAt(pos, "malformed encoded character sequence: %v", err)
+		}
+		v = d
 	}
-	d, err := interp.DecodeEncodedChars(v)
-	if err != nil {
-		return "", lexer.ErrorAt(pos, "malformed encoded character sequence: %v", err)
+	if err := interp.CheckVarRefs(s, pos, v); err != nil {
+		return "", err
 	}
-	return d, nil
+	return v, nil
 }
 
 // extensionNames lists the capability names of the project extensions.

@@ -218,10 +218,16 @@ func (l *LDA) storeOne(ctx context.Context, d *Delivery, md *maildir.Maildir, sp
 			if !l.Config.Autocreate && !s.create {
 				return fmt.Errorf("folder %q does not exist (autocreate is off)", s.folder.Name)
 			}
-			if err := md.Create(ctx, s.folder, l.Config.Autosubscribe); err != nil {
+			if err := md.Create(ctx, s.folder); err != nil {
 				return err
 			}
 			d.Log.Info("created folder", "folder", s.folder.Name)
+			if l.Config.Autosubscribe {
+				if err := md.Subscribe(ctx, s.folder); err != nil {
+					// The mail is more important than the subscription.
+					d.Log.Warn("cannot subscribe folder", "folder", s.folder.Name, "err", err)
+				}
+			}
 		}
 	}
 	fl := maildir.SplitFlags(s.flags)

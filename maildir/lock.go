@@ -16,9 +16,19 @@ import (
 // never see a half-written file and never lose each other's additions.
 
 const (
-	lockStale = 2 * time.Minute // Dovecot's subscriptions lock timeout
-	lockPoll  = 20 * time.Millisecond
+	// lockStale: a lock this old belongs to a dead process (the critical
+	// section takes milliseconds); it is broken, as Dovecot breaks stale
+	// dotlocks.
+	lockStale = 30 * time.Second
+	// lockWait bounds how long a delivery waits for a live lock; the
+	// caller then does without (keywords, subscription), logged, rather
+	// than delay the mail.
+	lockWait = 10 * time.Second
+	lockPoll = 20 * time.Millisecond
 )
+
+// ErrLockBusy is returned when a control file stayed locked for lockWait.
+var ErrLockBusy = errors.New("maildir: control file is locked")
 
 // updateLocked replaces the file at path with update(old) under a dotlock.
 // update returns changed=false to leave the file untouched. A missing file
@@ -26,6 +36,7 @@ const (
 func updateLocked(ctx context.Context, path string, perm os.FileMode, update func(old []byte) (next []byte, changed bool, err error)) error {
 	lock := path + ".lock"
 	var f *os.File
+	deadline := time.Now().Add(lockWait)
 	for {
 		var err error
 		f, err = os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
@@ -39,6 +50,9 @@ func updateLocked(ctx context.Context, path string, perm os.FileMode, update fun
 			// A process died holding it; Dovecot overrides stale locks too.
 			_ = os.Remove(lock)
 			continue
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %q", ErrLockBusy, lock)
 		}
 		select {
 		case <-ctx.Done():

@@ -84,21 +84,29 @@ func (m *Maildir) Path(f Folder) string {
 	return filepath.Join(m.Root, f.Dir)
 }
 
-// Exists reports whether f exists as a Maildir (it has a cur/ directory).
+// Exists reports whether f exists as a complete Maildir: its cur/, new/ and
+// tmp/ directories and, for a subfolder, the maildirfolder marker, which
+// Create writes last (so a Create interrupted by a crash is redone).
 func (m *Maildir) Exists(f Folder) (bool, error) {
-	st, err := os.Stat(filepath.Join(m.Path(f), "cur"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+	need := []string{"tmp", "new", "cur"}
+	if !f.IsInbox() {
+		need = append(need, MaildirFolderFile)
 	}
-	if err != nil {
-		return false, fmt.Errorf("maildir: stat %q: %w", f.Name, err)
+	for _, n := range need {
+		_, err := os.Stat(filepath.Join(m.Path(f), n))
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("maildir: stat %q: %w", f.Name, err)
+		}
 	}
-	return st.IsDir(), nil
+	return true, nil
 }
 
-// Create makes folder f (tmp/, new/, cur/ and the maildirfolder marker),
-// and subscribes it when subscribe is set. It is idempotent.
-func (m *Maildir) Create(ctx context.Context, f Folder, subscribeIt bool) error {
+// Create makes folder f (tmp/, new/, cur/ and the maildirfolder marker).
+// It is idempotent.
+func (m *Maildir) Create(ctx context.Context, f Folder) error {
 	if f.IsInbox() {
 		return m.Init()
 	}
@@ -115,10 +123,13 @@ func (m *Maildir) Create(ctx context.Context, f Folder, subscribeIt bool) error 
 	if err := syncDir(m.Root); err != nil {
 		return fmt.Errorf("maildir: create %q: %w", f.Name, err)
 	}
-	if subscribeIt {
-		return subscribe(ctx, m.Root, p, f)
-	}
 	return nil
+}
+
+// Subscribe adds f to the Maildir's subscriptions file (Dovecot format),
+// so that mail clients show it.
+func (m *Maildir) Subscribe(ctx context.Context, f Folder) error {
+	return subscribe(ctx, m.Root, m.perm(), f)
 }
 
 // Spool is a message written and fsync'ed in the root's tmp/, ready to be

@@ -45,11 +45,11 @@ func TestSpoolDeliver(t *testing.T) {
 		t.Fatalf("size %d, want %d", sp.Size(), len(msg))
 	}
 	lists, _ := Mapper{}.Map("Lists/Go")
-	if err := m.Create(ctx, lists, true); err != nil {
+	if err := createSub(ctx, m, lists); err != nil {
 		t.Fatal(err)
 	}
 	// Create is idempotent and subscribes once.
-	if err := m.Create(ctx, lists, true); err != nil {
+	if err := createSub(ctx, m, lists); err != nil {
 		t.Fatal(err)
 	}
 	d1, err := sp.Deliver(ctx, Inbox, Flags{})
@@ -139,7 +139,7 @@ func TestConcurrentKeywordsAndSubscriptions(t *testing.T) {
 				errs <- err
 			}
 			f, _ := Mapper{}.Map(fmt.Sprintf("F%d", i))
-			if err := m.Create(ctx, f, true); err != nil {
+			if err := createSub(ctx, m, f); err != nil {
 				errs <- err
 			}
 		}(i)
@@ -166,6 +166,7 @@ func TestConcurrentKeywordsAndSubscriptions(t *testing.T) {
 }
 
 func TestStaleLockIsBroken(t *testing.T) {
+	ctx := context.Background()
 	m := newMaildir(t)
 	lock := filepath.Join(m.Root, SubscriptionsFile+".lock")
 	if err := os.WriteFile(lock, nil, 0o600); err != nil {
@@ -176,7 +177,7 @@ func TestStaleLockIsBroken(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, _ := Mapper{}.Map("X")
-	if err := m.Create(context.Background(), f, true); err != nil {
+	if err := createSub(ctx, m, f); err != nil {
 		t.Fatal(err)
 	}
 	subs, _ := os.ReadFile(filepath.Join(m.Root, SubscriptionsFile))
@@ -194,7 +195,7 @@ func TestFreshLockHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	f, _ := Mapper{}.Map("X")
-	if err := m.Create(ctx, f, true); err == nil {
+	if err := createSub(ctx, m, f); err == nil {
 		t.Fatal("Create with a held lock and a cancelled context succeeded")
 	}
 }
@@ -212,18 +213,49 @@ func TestSpoolCancelled(t *testing.T) {
 }
 
 func TestSubscriptionsKeepExisting(t *testing.T) {
+	ctx := context.Background()
 	m := newMaildir(t)
 	if err := os.WriteFile(filepath.Join(m.Root, SubscriptionsFile), []byte("V\t2\n\nTrash\nLists\tGo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"Lists/Go", "Junk"} {
 		f, _ := Mapper{}.Map(name)
-		if err := m.Create(context.Background(), f, true); err != nil {
+		if err := createSub(ctx, m, f); err != nil {
 			t.Fatal(err)
 		}
 	}
 	subs, _ := os.ReadFile(filepath.Join(m.Root, SubscriptionsFile))
 	if string(subs) != "V\t2\n\nTrash\nLists\tGo\nJunk\n" {
 		t.Errorf("subscriptions = %q", subs)
+	}
+}
+
+func createSub(ctx context.Context, m *Maildir, f Folder) error {
+	if err := m.Create(ctx, f); err != nil {
+		return err
+	}
+	return m.Subscribe(ctx, f)
+}
+
+// A folder whose creation was interrupted (no maildirfolder marker yet) is
+// not taken as existing, so the next delivery completes it.
+func TestExistsNeedsMarker(t *testing.T) {
+	ctx := context.Background()
+	m := newMaildir(t)
+	f, _ := Mapper{}.Map("Half")
+	for _, d := range []string{"tmp", "new", "cur"} {
+		os.MkdirAll(filepath.Join(m.Root, ".Half", d), 0o700)
+	}
+	if ok, err := m.Exists(f); ok || err != nil {
+		t.Fatalf("Exists(half-made folder) = %v, %v", ok, err)
+	}
+	if err := m.Create(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := m.Exists(f); !ok || err != nil {
+		t.Fatalf("Exists after Create = %v, %v", ok, err)
+	}
+	if ok, _ := m.Exists(Inbox); !ok {
+		t.Fatal("INBOX does not exist after Init")
 	}
 }

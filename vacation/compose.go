@@ -1,6 +1,7 @@
 package vacation
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -123,6 +124,9 @@ func Compose(in ComposeInput) (*Reply, error) {
 		if !bytes.HasSuffix(body, []byte("\r\n")) {
 			body = append(body, '\r', '\n')
 		}
+		if err := checkEntity(body); err != nil {
+			return nil, fmt.Errorf("vacation: the :mime reason is not a MIME entity (header fields, empty line, body): %w", err)
+		}
 	} else {
 		add("Content-Type", "text/plain; charset=utf-8")
 		text := crlf(act.Reason)
@@ -158,6 +162,23 @@ func Compose(in ComposeInput) (*Reply, error) {
 	}
 	b.Write(body)
 	return &Reply{To: sender, Message: b.Bytes()}, nil
+}
+
+// checkEntity accepts header fields, an empty line and a body.
+func checkEntity(b []byte) error {
+	if !bytes.HasPrefix(b, []byte("\r\n")) && !bytes.Contains(b, []byte("\r\n\r\n")) {
+		return fmt.Errorf("no empty line after the header fields")
+	}
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(b)))
+	if err != nil {
+		return err
+	}
+	for f := h.Fields(); f.Next(); {
+		if f.Key() == "" {
+			return fmt.Errorf("a header field without a name")
+		}
+	}
+	return nil
 }
 
 // replyTo finds the sender's name-addr in Sender, Resent-From or From that

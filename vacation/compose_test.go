@@ -177,3 +177,10 @@ func TestComposeBadFrom(t *testing.T) {
 		t.Fatal("invalid :from accepted")
 	}
 }
+
+func TestComposeBadMimeEntity(t *testing.T) {
+	_, err := Compose(ComposeInput{Action: &Action{Mime: true, Reason: "just text, no header\n\nbody"}, Sender: "b@x", ReplyFrom: "a@y"})
+	if err == nil {
+		t.Fatal(":mime reason without a header accepted")
+	}
+}

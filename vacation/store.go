@@ -2,12 +2,14 @@ package vacation
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +24,9 @@ const (
 	lockFile   = ".lock"
 	tempPrefix = ".answered.tmp-"
 	stateMagic = "sieved-vacation-state 1"
+
+	maxStateBytes   = 64 << 20
+	maxStoredHandle = 200 // characters of a handle kept for display; the key covers all of it
 )
 
 // Entry is one remembered reply: Sender was answered for Handle, and is
@@ -134,7 +139,11 @@ func (tx *Tx) Answered(sender, handle string) bool {
 // writes the state.
 func (tx *Tx) Mark(sender, handle string, expires time.Time) error {
 	k := Key(sender, handle)
-	tx.entries[k] = Entry{Key: k, Sender: strings.ToLower(normalizeAddr(sender)), Handle: handle, Expires: expires.UTC().Truncate(time.Second)}
+	shown := handle
+	if r := []rune(shown); len(r) > maxStoredHandle {
+		shown = string(r[:maxStoredHandle]) + "…"
+	}
+	tx.entries[k] = Entry{Key: k, Sender: strings.ToLower(normalizeAddr(sender)), Handle: shown, Expires: expires.UTC().Truncate(time.Second)}
 	return tx.write()
 }
 
@@ -216,25 +225,21 @@ func (s *Store) read() (map[string]Entry, error) {
 		return nil, fmt.Errorf("vacation: read state: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	first := true
-	for sc.Scan() {
-		line := sc.Bytes()
-		if first {
-			first = false
-			if string(line) == stateMagic {
-				continue
-			}
+	// The file is bounded by maxEntries; the cap only guards against a
+	// file that is not ours.
+	b, err := io.ReadAll(io.LimitReader(f, maxStateBytes))
+	if err != nil {
+		return nil, fmt.Errorf("vacation: read state: %w", err)
+	}
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		if i == 0 && string(line) == stateMagic {
+			continue
 		}
 		var e Entry
 		if json.Unmarshal(line, &e) != nil || e.Key == "" {
 			continue
 		}
 		m[e.Key] = e
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("vacation: read state: %w", err)
 	}
 	return m, nil
 }

@@ -901,9 +901,12 @@ func (p *bodyPart) Open(ctx context.Context) (io.ReadCloser, error) {
 		e.tried = true
 		left := m.limits.MaxBodyBytes - m.buffered
 		b, err := io.ReadAll(io.LimitReader(&ctxReader{ctx: ctx, r: p.decoder()}, left+1))
-		if err != nil {
-			return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
+		// Any other error is broken base64 or quoted-printable: like
+		// Pigeonhole, the test sees what could be decoded.
+		_ = err
 		if int64(len(b)) <= left {
 			if b == nil {
 				b = []byte{}

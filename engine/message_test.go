@@ -367,6 +367,10 @@ func TestBodyParts(t *testing.T) {
 		{"unknown encoding kept as written", "Content-Type: text/plain\nContent-Transfer-Encoding: x-uue\n\nabc\n", []string{"text"}, []wantPart{
 			{"text/plain", "abc\n"},
 		}},
+		{"truncated base64 gives what decodes", "Content-Transfer-Encoding: base64\n\naGVsbG8gd29y\nbGQ", []string{"text"}, []wantPart{
+			{"text/plain", "hello wor"},
+		}},
+		{"broken base64 gives what decodes", "Content-Transfer-Encoding: BAse64\n\n0", []string{"text"}, []wantPart{{"text/plain", ""}}},
 		{"empty body has no part", "Subject: x\n\n", []string{""}, nil},
 		{"header only has no part", "Subject: x\n", []string{""}, nil},
 		{"digest defaults to message/rfc822", crlf("Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: one\n\nfirst\n--d--\n"),

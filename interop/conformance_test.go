@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unicode"
 )
@@ -31,7 +32,7 @@ const (
 	toolPigeonhole   = "sieve-test"
 	defaultCaseFrom  = "alice@example.com"
 	defaultCaseTo    = "bob+lists@example.org"
-	conformanceProcs = 4 // cases run at once (each runs two short processes)
+	conformanceProcs = 6 // cases run at once (each runs two short processes, mostly waiting)
 )
 
 type confCase struct {
@@ -245,30 +246,64 @@ func TestConformance(t *testing.T) {
 	kd := loadKnownDiffs(t)
 	ph := newPigeonhole(t, sieveTest, ctl)
 
+	// Run both tools on every case with a bounded pool (the processes
+	// mostly wait, so this beats t.Parallel's GOMAXPROCS limit), then
+	// report one subtest per case.
+	type result struct {
+		got  map[string][]string
+		errs []error
+	}
+	results := make([]result, len(cases))
 	sem := make(chan struct{}, conformanceProcs)
+	var wg sync.WaitGroup
+	for i, c := range cases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := result{got: map[string][]string{}}
+			dir, err := ph.caseDir(c)
+			if err != nil {
+				r.errs = append(r.errs, err)
+				results[i] = r
+				return
+			}
+			var e1, e2 error
+			r.got[toolPigeonhole], e1 = ph.run(dir, c)
+			r.got[toolSievectl], e2 = runSievectl(ctl, dir, c)
+			for _, e := range []error{e1, e2} {
+				if e != nil {
+					r.errs = append(r.errs, e)
+				}
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+
 	t.Run("cases", func(t *testing.T) {
-		for _, c := range cases {
+		for i, c := range cases {
+			r := results[i]
 			t.Run(c.name, func(t *testing.T) {
-				t.Parallel()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				dir := ph.caseDir(t, c)
-				got := map[string][]string{
-					toolPigeonhole: ph.run(t, dir, c),
-					toolSievectl:   runSievectl(t, ctl, dir, c),
+				for _, err := range r.errs {
+					t.Error(err)
+				}
+				if len(r.errs) > 0 {
+					return
 				}
 				for _, tool := range []string{toolPigeonhole, toolSievectl} {
-					differs := !slices.Equal(got[tool], c.expect)
+					differs := !slices.Equal(r.got[tool], c.expect)
 					reason, known := kd[c.name][tool]
 					switch {
 					case differs && !known:
 						t.Errorf("%s differs from the expectation (%s)\n script:\n%s\n want: %q\n got:  %q\n other tool: %q",
-							tool, strings.TrimSpace(c.desc), indent(c.script), c.expect, got[tool], got[other(tool)])
+							tool, strings.TrimSpace(c.desc), indent(c.script), c.expect, r.got[tool], r.got[other(tool)])
 					case !differs && known:
 						t.Errorf("%s now agrees with the expectation: remove \"%s %s\" (%s) from %s",
 							tool, c.name, tool, reason, knownDiffsFile)
 					case differs:
-						t.Logf("known difference (%s): want %q, got %q", reason, c.expect, got[tool])
+						t.Logf("known difference (%s): want %q, got %q", reason, c.expect, r.got[tool])
 					}
 				}
 			})
@@ -336,17 +371,21 @@ first_valid_gid = 1
 	return ph
 }
 
-func (ph *pigeonhole) caseDir(t *testing.T, c confCase) string {
+func (ph *pigeonhole) caseDir(c confCase) (string, error) {
 	dir := filepath.Join(ph.root, c.name)
 	if err := os.Mkdir(dir, 0o777); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	if err := os.Chmod(dir, 0o777); err != nil { // despite the umask: sieve-test saves its binary here
-		t.Fatal(err)
+	// Despite the umask: sieve-test (perhaps as "mail") saves its binary here.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		return "", err
 	}
-	mustWrite(t, filepath.Join(dir, "script.sieve"), c.script)
-	mustWrite(t, filepath.Join(dir, "message.eml"), c.message)
-	return dir
+	for name, content := range map[string]string{"script.sieve": c.script, "message.eml": c.message} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 var (
@@ -356,8 +395,7 @@ var (
 	phVacRE     = regexp.MustCompile(`^\s+=> (\w+)\s*: (.*)$`)
 )
 
-func (ph *pigeonhole) run(t *testing.T, dir string, c confCase) []string {
-	t.Helper()
+func (ph *pigeonhole) run(dir string, c confCase) ([]string, error) {
 	args := []string{"-c", ph.conf, "-C", "-x", ph.exts}
 	// sieve-test refuses an empty -f; without -f it reads the sender from
 	// Return-Path, so a null-sender case carries "Return-Path: <>".
@@ -375,27 +413,31 @@ func (ph *pigeonhole) run(t *testing.T, dir string, c confCase) []string {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("sieve-test: %v", err)
+		return nil, fmt.Errorf("sieve-test: %w", err)
 	}
 	errText := stderr.String()
 	switch {
 	case strings.Contains(errText, "failed to compile sieve script"):
 		m := phErrLineRE.FindStringSubmatch(errText)
 		if m == nil {
-			return []string{"compile-error line 0"}
+			return []string{"compile-error line 0"}, nil
 		}
-		return []string{"compile-error line " + m[1]}
+		return []string{"compile-error line " + m[1]}, nil
 	case strings.Contains(errText, "final result: failed"):
-		return []string{"runtime-error"}
+		return []string{"runtime-error"}, nil
 	case code != 0:
-		t.Fatalf("sieve-test exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), errText)
+		return nil, fmt.Errorf("sieve-test exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), errText)
 	}
-	return parsePigeonholeActions(t, stdout.String())
+	acts := parsePigeonholeActions(stdout.String())
+	if acts == nil {
+		return nil, fmt.Errorf("sieve-test printed no actions:\n%s\nstderr:\n%s", stdout.String(), errText)
+	}
+	return acts, nil
 }
 
 // parsePigeonholeActions normalizes sieve-test's "Performed actions" and
 // "Implicit keep" listing.
-func parsePigeonholeActions(t *testing.T, out string) []string {
+func parsePigeonholeActions(out string) []string {
 	var acts []string
 	var flags [][]string
 	section := ""
@@ -478,9 +520,6 @@ func parsePigeonholeActions(t *testing.T, out string) []string {
 		acts[i] += flagSuffix(flags[i])
 	}
 	sort.Strings(acts)
-	if acts == nil {
-		t.Logf("sieve-test printed no actions:\n%s", out)
-	}
 	return acts
 }
 
@@ -557,8 +596,7 @@ type sievectlReport struct {
 	} `json:"actions"`
 }
 
-func runSievectl(t *testing.T, ctl, dir string, c confCase) []string {
-	t.Helper()
+func runSievectl(ctl, dir string, c confCase) ([]string, error) {
 	cmd := exec.Command(ctl, "test", "--json", "--from", nullSender(c.from), "--to", c.to,
 		filepath.Join(dir, "script.sieve"), filepath.Join(dir, "message.eml"))
 	var stdout, stderr bytes.Buffer
@@ -568,26 +606,29 @@ func runSievectl(t *testing.T, ctl, dir string, c confCase) []string {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("sievectl: %v", err)
+		return nil, fmt.Errorf("sievectl: %w", err)
 	}
 	if code > 2 {
-		t.Fatalf("sievectl test exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+		return nil, fmt.Errorf("sievectl test exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	var rep sievectlReport
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("sievectl test --json: %v\n%s", err, stdout.String())
+		return nil, fmt.Errorf("sievectl test --json: %w\n%s", err, stdout.String())
 	}
 	if !rep.Compiled {
 		if code != 1 {
-			t.Errorf("sievectl test exit %d for a script that does not compile, want 1", code)
+			return nil, fmt.Errorf("sievectl test exit %d for a script that does not compile, want 1", code)
 		}
-		return []string{"compile-error line " + strconv.Itoa(rep.ErrorLine)}
+		return []string{"compile-error line " + strconv.Itoa(rep.ErrorLine)}, nil
 	}
 	if rep.Error != "" {
 		if code != 2 {
-			t.Errorf("sievectl test exit %d for a run-time error, want 2", code)
+			return nil, fmt.Errorf("sievectl test exit %d for a run-time error, want 2", code)
 		}
-		return []string{"runtime-error"}
+		return []string{"runtime-error"}, nil
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("sievectl test exit %d for a successful run, want 0", code)
 	}
 	var acts []string
 	for _, a := range rep.Actions {
@@ -616,7 +657,7 @@ func runSievectl(t *testing.T, ctl, dir string, c confCase) []string {
 		acts = append(acts, s+flagSuffix(a.Flags))
 	}
 	sort.Strings(acts)
-	return acts
+	return acts, nil
 }
 
 func nullSender(from string) string {

@@ -13,7 +13,6 @@ func TestCompile(t *testing.T) {
 // tests to check whether any invalid scripts are not loaded as valid.
 
 func TestCompileErrors(t *testing.T) {
-	t.Skip("FIXME: Non-conforming compilation")
 	// Stripped test_error calls from errors.svtest.
 	RunDovecotTestInline(t, filepath.Join("pigeonhole", "tests", "compile"), `
 require "vnd.dovecot.testsuite";
@@ -117,7 +116,6 @@ test "Unsupported language features (FIXME: count only)" {
 }
 
 func TestCompileRecover(t *testing.T) {
-	t.Skip("FIXME: Non-conforming compilation")
 	RunDovecotTestInline(t, filepath.Join("pigeonhole", "tests", "compile"), `
 require "vnd.dovecot.testsuite";
 test "Missing semicolons" {

@@ -316,20 +316,55 @@ func (r *reader) skip(msg string, code ...string) error {
 		pe.code = code[0]
 	}
 	var drained int64
+	var tail []byte // the last bytes of the line, to spot a literal
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		drained += int64(len(chunk))
-		if err == nil {
-			return pe
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return err // I/O error: the connection is gone anyway
+		tail = append(tail, chunk...)
+		if len(tail) > 32 {
+			tail = tail[len(tail)-32:]
 		}
 		if drained > r.maxDrain {
 			pe.fatal = true
 			return pe
 		}
+		if err == nil {
+			// A refused line that announces a literal is followed by
+			// the literal's data, then the rest of the command: skip
+			// those too, or the data would be read as commands.
+			n, ok := trailingLiteral(tail)
+			if !ok {
+				return pe
+			}
+			if drained+n > r.maxDrain {
+				pe.fatal = true
+				return pe
+			}
+			if _, err := io.CopyN(io.Discard, r.br, n); err != nil {
+				return err
+			}
+			drained += n
+			tail = tail[:0]
+			continue
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return err // I/O error: the connection is gone anyway
+		}
 	}
+}
+
+// trailingLiteral reports whether line ends with "{n}" or "{n+}" and CRLF
+// (or LF), and n.
+func trailingLiteral(line []byte) (int64, bool) {
+	s := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
+	if !strings.HasSuffix(s, "}") {
+		return 0, false
+	}
+	i := strings.LastIndexByte(s, '{')
+	if i < 0 {
+		return 0, false
+	}
+	return parseNumber(strings.TrimSuffix(s[i+1:len(s)-1], "+"))
 }
 
 // parseNumber parses an RFC 5804 number.

@@ -58,6 +58,10 @@ func TestParseCommand(t *testing.T) {
 		{name: "line too long", in: "NOOP \"" + strings.Repeat("x", 200) + "\"\r\n", err: "Line too long"},
 		{name: "CR without LF", in: "NOOP\rX\r\n", err: "LF after CR"},
 		{name: "parenthesis", in: "NOOP (x)\r\n", err: "Unexpected character"},
+		// sievelib sends names with an unescaped quote; the literal that
+		// follows must not be read as commands.
+		{name: "refused line with literal", in: "PUTSCRIPT \"we\"ird\" {8+}\r\nNOOP\r\nX\r\n", err: "Unexpected character"},
+		{name: "refused line with two literals", in: "PUTSCRIPT \"a\\x\" {3+}\r\nabc {2}\r\nxy\r\n", err: "escaped"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := testReader(tc.in, 100, 100)

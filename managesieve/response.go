@@ -66,12 +66,13 @@ func (w *writer) literal(s string) {
 	w.bw.WriteString(s)
 }
 
-// string writes s quoted when it can be, else as a literal.
-func (w *writer) string(s string) {
+// text writes a human-readable text quoted when it can be, else as a
+// literal with CRLF line breaks (multi-line compile reports).
+func (w *writer) text(s string) {
 	if quotable(s) {
 		w.bw.WriteString(quote(s))
 	} else {
-		w.literal(s)
+		w.literal(string(toCRLF([]byte(s))))
 	}
 }
 
@@ -90,7 +91,7 @@ func (w *writer) response(kind, code, text string) {
 	}
 	if text != "" {
 		w.bw.WriteByte(' ')
-		w.string(text)
+		w.text(text)
 	}
 	w.bw.WriteString("\r\n")
 }

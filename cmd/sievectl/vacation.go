@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -69,6 +67,10 @@ func runVacation(ctx context.Context, st *stdio, args []string) int {
 	if !ok {
 		return code
 	}
+	if _, err := os.Stat(cfg.Storage.Root); err != nil {
+		fmt.Fprintf(st.err, "sievectl vacation: storage root: %v\n", err)
+		return exitNoInput
+	}
 	dir, err := vacationDir(cfg, user)
 	if err != nil {
 		fmt.Fprintf(st.err, "sievectl vacation: %v\n", err)
@@ -116,14 +118,13 @@ func vacationDir(cfg config.Config, address string) (string, error) {
 	if i <= 0 || i == len(address)-1 {
 		return "", fmt.Errorf("USER %q is not user@domain", address)
 	}
-	if _, err := os.Stat(cfg.Storage.Root); errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("storage root %s does not exist", cfg.Storage.Root)
-	}
+	// sieve-lda keys users by the lower-cased local part.
+	local := strings.ToLower(address[:i])
 	s, err := storage.New(storage.Config{Root: cfg.Storage.Root})
 	if err != nil {
 		return "", err
 	}
-	u, err := s.User(address[i+1:], address[:i])
+	u, err := s.User(address[i+1:], local)
 	if err != nil {
 		return "", err
 	}

@@ -158,6 +158,9 @@ func (h *Handler) Handle(ctx context.Context, d Delivery, act *Action) (out Outc
 		log.Error("vacation: sending the reply failed; the sender is not remembered", append(attrs, "err", err)...)
 		return Outcome{Err: err, Reply: reply}
 	}
+	if tx == nil { // cannot happen: rule 5 runs before any reply
+		return Outcome{Sent: true, Reply: reply}
+	}
 	if err := tx.Mark(env.From, act.Handle, now().Add(act.Period)); err != nil {
 		log.Error("vacation: reply sent but the sender could not be remembered", append(attrs, "err", err)...)
 		return Outcome{Sent: true, Err: err, Reply: reply}

@@ -40,6 +40,7 @@ import (
 type Message struct {
 	src       io.ReaderAt // the original bytes: *bytes.Reader or *os.File
 	mem       []byte      // the original bytes when kept in memory
+	fileName  string      // spool file still to remove on Close ("" once unlinked)
 	file      *os.File    // non-nil when spooled to disk (closed by its finalizer if leaked)
 	size      int64
 	header    textproto.Header
@@ -64,7 +65,7 @@ type MessageOptions struct {
 	// "" means os.TempDir(). The file is unlinked as soon as it is created.
 	TempDir string
 	// MemoryLimit is the largest message kept in memory instead of a
-	// temporary file. 0 means 1 MiB; a negative value always spools.
+	// temporary file. 0 means 256 KiB; a negative value always spools.
 	MemoryLimit int64
 	// MaxHeaderBytes bounds the top-level header kept in memory. Fields
 	// past the bound are ignored by tests (the bytes are still delivered).
@@ -76,7 +77,7 @@ type MessageOptions struct {
 }
 
 const (
-	defaultMemoryLimit    = 1 << 20
+	defaultMemoryLimit    = 256 << 10
 	defaultMaxHeaderBytes = 1 << 20
 	maxPartHeaderBytes    = 64 << 10 // a MIME part's header is only read for Content-Type & co.
 	lineBufSize           = 32 << 10
@@ -114,11 +115,11 @@ func NewMessage(r io.Reader, opt MessageOptions) (*Message, error) {
 		}
 	}
 	if m.src == nil {
-		f, err := spoolFile(opt.TempDir)
+		f, name, err := spoolFile(opt.TempDir)
 		if err != nil {
 			return nil, err
 		}
-		m.file = f
+		m.file, m.fileName = f, name
 		n, err := io.Copy(f, io.MultiReader(&buf, r))
 		if err != nil {
 			m.Close()
@@ -143,18 +144,18 @@ func (e *Engine) NewMessage(r io.Reader, opt MessageOptions) (*Message, error) {
 	return NewMessage(r, opt)
 }
 
-func spoolFile(dir string) (*os.File, error) {
+func spoolFile(dir string) (*os.File, string, error) {
 	f, err := os.CreateTemp(dir, "sieve-msg-*")
 	if err != nil {
-		return nil, fmt.Errorf("engine: spool message: %w", err)
+		return nil, "", fmt.Errorf("engine: spool message: %w", err)
 	}
-	// Unlink at once: nothing is left behind if the process dies. (Where
-	// the OS refuses to unlink an open file the name stays until Close.)
+	// Unlink at once: nothing is left behind if the process dies. Where
+	// the OS refuses to unlink an open file, Close removes it.
+	name := ""
 	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("engine: spool message: %w", err)
+		name = f.Name()
 	}
-	return f, nil
+	return f, name, nil
 }
 
 // Close releases the spool. Open and body tests fail afterwards.
@@ -165,10 +166,16 @@ func (m *Message) Close() error {
 		return nil
 	}
 	m.closed = true
-	if m.file != nil {
-		return m.file.Close()
+	if m.file == nil {
+		return nil
 	}
-	return nil
+	err := m.file.Close()
+	if m.fileName != "" {
+		if rerr := os.Remove(m.fileName); err == nil {
+			err = rerr
+		}
+	}
+	return err
 }
 
 var errClosed = errors.New("engine: message is closed")
@@ -641,6 +648,9 @@ func (m *Message) walk(ctx context.Context) ([]*entity, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+		}
+		if len(w.stack) == 0 && w.hdr == nil {
+			break // a single part: nothing more to find, don't read it
 		}
 		frag, off, start, err := lr.next()
 		if err == io.EOF {

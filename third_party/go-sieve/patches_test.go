@@ -85,3 +85,28 @@ func TestExecuteHonoursContext(t *testing.T) {
 		t.Fatalf("Execute with a cancelled context: err = %v, want context.Canceled", err)
 	}
 }
+
+func TestLoadAddressChecks(t *testing.T) {
+	bad := map[string]string{
+		`if address :is "subject" "x" { keep; }`:                 "not allowed for the address test",
+		`if address :is ["from", "x-spam"] "x" { keep; }`:        "'x-spam' is not allowed",
+		`redirect "not an address";`:                             "specified redirect address",
+		`require "imap4flags"; if hasflag :is "v" "x" { keep; }`: "variables extension",
+	}
+	for src, msg := range bad {
+		_, err := Load(strings.NewReader(src), DefaultOptions())
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: err = %v, want %q", src, err, msg)
+		}
+	}
+	for _, src := range []string{
+		`if address :is ["From", "Delivered-To"] "x" { keep; }`,
+		`redirect "Bob <bob@example.org>";`,
+		`redirect "stephan @example.org";`,
+		`require "variables"; set "a" "b@x"; redirect "${a}";`,
+	} {
+		if _, err := Load(strings.NewReader(src), DefaultOptions()); err != nil {
+			t.Errorf("%s: %v", src, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"net/mail"
 	"strings"
 
 	"github.com/foxcpp/go-sieve/parser"
@@ -128,6 +129,12 @@ func loadRedirect(s *Script, pcmd parser.Cmd) (Cmd, error) {
 
 	if cmd.Copy && !s.RequiresExtension("copy") {
 		return nil, missingRequire(pcmd.Position, "copy")
+	}
+	if len(usedVars(s, cmd.Addr)) == 0 {
+		// RFC 5228 4.2: the address must be syntactically valid.
+		if _, err := mail.ParseAddress(cmd.Addr); err != nil && !validObsAddress(cmd.Addr) {
+			return nil, parser.ErrorAt(pcmd.Position, "specified redirect address '%s' is invalid: %v", cmd.Addr, err)
+		}
 	}
 
 	return cmd, nil
@@ -291,4 +298,11 @@ func loadRemoveFlag(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	cmd.Flags = flag
 
 	return cmd, nil
+}
+
+// validObsAddress accepts the obsolete forms RFC 5322 4.4 allows (and
+// Pigeonhole accepts), such as white space around the '@'.
+func validObsAddress(addr string) bool {
+	_, err := mail.ParseAddress(strings.Join(strings.Fields(addr), ""))
+	return err == nil
 }

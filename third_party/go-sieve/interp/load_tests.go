@@ -71,6 +71,15 @@ func loadAddressTest(s *Script, test parser.Test) (Test, error) {
 	if partCnt > 1 {
 		return nil, parser.ErrorAt(test.Position, "only one address part (:all, :localpart, :domain, :user, :detail) is allowed")
 	}
+	for _, h := range loaded.Header {
+		if len(usedVars(s, h)) > 0 {
+			continue
+		}
+		if _, ok := allowedAddrHeaders[strings.ToLower(h)]; !ok {
+			// It would never match: refuse it as Pigeonhole does.
+			return nil, parser.ErrorAt(test.Position, "specified header '%s' is not allowed for the address test", h)
+		}
+	}
 
 	if err := loaded.setKey(s, key); err != nil {
 		return nil, err
@@ -299,6 +308,9 @@ func loadHasFlagTest(s *Script, test parser.Test) (Test, error) {
 	}
 
 	// Non-trailing optional arguments are evil.
+	if len(arg2) != 0 && !s.RequiresExtension("variables") {
+		return nil, parser.ErrorAt(test.Position, "the hasflag test only accepts a variable name when the variables extension is active")
+	}
 	if len(arg2) == 0 {
 		key = canonicalFlags(arg1, nil, nil)
 	} else {

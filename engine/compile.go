@@ -135,6 +135,7 @@ func (e *Engine) Compile(name string, src []byte) (*Script, Diagnostics) {
 		}
 	}
 	sortDiagnostics(diags)
+	diags = capDiagnostics(diags, e.cfg.Limits.MaxErrors)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -285,4 +286,25 @@ func countWildcards(p string) int {
 		}
 	}
 	return n
+}
+
+// capDiagnostics keeps at most max errors and max warnings, in order.
+func capDiagnostics(d Diagnostics, max int) Diagnostics {
+	var out Diagnostics
+	var errs, warns int
+	for _, x := range d {
+		if x.Severity == SeverityError {
+			if errs >= max {
+				continue
+			}
+			errs++
+		} else {
+			if warns >= max {
+				continue
+			}
+			warns++
+		}
+		out = append(out, x)
+	}
+	return out
 }

@@ -189,3 +189,19 @@ func sortedStrings(s []string) bool {
 	sort.Strings(c)
 	return reflect.DeepEqual(c, s)
 }
+
+func TestCompileMaxDiagnostics(t *testing.T) {
+	l := DefaultLimits()
+	l.MaxErrors = 2
+	e := New(Config{Limits: l, Extensions: []Extension{&testExt{}}})
+	src := "require \"x-test\";\n" + strings.Repeat("if true { xtest :days 99 \"r\"; }\n", 4)
+	_, d := e.Compile("t", []byte(src))
+	// Four warnings capped at two; the validator's error (second xtest)
+	// is kept.
+	if w := d.Warnings(); len(w) != 2 || w[0].Line != 2 || w[1].Line != 3 {
+		t.Errorf("warnings = %v", w)
+	}
+	if errs := d.Errors(); len(errs) != 1 || errs[0].Line != 3 {
+		t.Errorf("errors = %v", errs)
+	}
+}

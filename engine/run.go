@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/mail"
 	"runtime/debug"
+	"strings"
 
 	"github.com/foxcpp/go-sieve/interp"
 )
@@ -63,11 +65,26 @@ type runState struct {
 // refused redirect is never recorded.
 func (st *runState) onAction(ctx context.Context, a interp.AppliedAction, d *interp.RuntimeData) error {
 	isRedirect := false
-	switch a := a.(type) {
+	switch x := a.(type) {
 	case interp.ActionRedirect:
 		isRedirect = true
+		addr, err := normalizeAddress(x.Address)
+		if err != nil {
+			return err
+		}
+		x.Address = addr
+		a = x
 	case interp.ActionExtension:
-		_, isRedirect = a.Value.(Redirect)
+		if r, ok := x.Value.(Redirect); ok {
+			isRedirect = true
+			addr, err := normalizeAddress(r.Address)
+			if err != nil {
+				return err
+			}
+			r.Address = addr
+			x.Value = r
+			a = x
+		}
 	}
 	if keep, ok := a.(interp.ActionKeep); !ok || !keep.Implicit {
 		if st.actions >= st.limits.MaxActions {
@@ -140,6 +157,21 @@ func (e *Engine) run(ctx context.Context, s *Script, env Envelope, msg *Message)
 		}
 	}
 	return &Result{Actions: actions}, nil
+}
+
+// normalizeAddress turns a redirect target ("Bob <bob@example.org>",
+// obsolete forms with white space) into the bare address, as Pigeonhole
+// does; an invalid one (possible only through variables, constant ones are
+// refused at compile time) is a runtime error.
+func normalizeAddress(s string) (string, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		a, err = mail.ParseAddress(strings.Join(strings.Fields(s), ""))
+	}
+	if err != nil {
+		return "", &RuntimeError{Msg: fmt.Sprintf("specified redirect address '%s' is invalid", s), Err: err}
+	}
+	return a.Address, nil
 }
 
 // Version is reported as the environment item "version".

@@ -60,6 +60,7 @@ func TestRunActions(t *testing.T) {
 		{"fileinto expands variables", "require [\"fileinto\", \"variables\"]; set \"f\" \"Lists\"; fileinto \"${f}/x\";", []Action{FileInto{Mailbox: "Lists/x"}}},
 		{"redirect", "redirect \"a@example.net\";", []Action{Redirect{Address: "a@example.net"}}},
 		{"duplicate redirect", "redirect \"a@example.net\"; redirect \"A@example.net\";", []Action{Redirect{Address: "a@example.net"}}},
+		{"redirect normalized", "redirect \"Bob <bob@example.net>\"; redirect \"bob@example.net\";", []Action{Redirect{Address: "bob@example.net"}}},
 		{"reject", "require \"reject\"; reject \"no\";", []Action{Reject{Reason: "no"}}},
 		{"ereject", "require \"ereject\"; ereject \"no\";", []Action{Reject{Reason: "no", Extended: true}}},
 		{"discard and reject", "require \"reject\"; discard; reject \"no\";", []Action{Discard{}, Reject{Reason: "no"}}},
@@ -90,6 +91,7 @@ func TestRunErrors(t *testing.T) {
 		{"reject and fileinto", "require [\"reject\", \"fileinto\"]; fileinto \"INBOX\"; reject \"no\";", "conflicts with the fileinto action"},
 		{"reject and redirect copy", "require [\"reject\", \"copy\"]; redirect :copy \"a@b.c\"; reject \"no\";", "conflicts with the redirect action"},
 		{"two rejects", "require [\"reject\", \"ereject\"]; reject \"a\"; ereject \"b\";", "more than one reject"},
+		{"invalid redirect from variable", "require \"variables\"; set \"a\" \"not valid\"; redirect \"${a}\";", "specified redirect address 'not valid' is invalid"},
 		{"too many redirects", "redirect \"a@x\"; redirect \"b@x\"; redirect \"c@x\";", "too many redirect"},
 		{"too many actions", "require \"fileinto\"; fileinto \"a\"; fileinto \"b\"; fileinto \"c\"; fileinto \"d\"; fileinto \"e\"; fileinto \"f\";", "too many actions"},
 	}

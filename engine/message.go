@@ -570,7 +570,6 @@ type entity struct {
 	hdrEnd    int64 // end of the header (start of the blank line)
 	bodyStart int64
 	end       int64 // end of the body (the CRLF before a delimiter excluded)
-	ended     bool
 
 	boundary      string
 	preambleEnd   int64
@@ -633,7 +632,7 @@ func (m *Message) walk(ctx context.Context) ([]*entity, error) {
 	w.ents = append(w.ents, top)
 	w.open = append(w.open, top)
 	if !m.hasBody {
-		top.end, top.ended = m.size, true
+		top.end = m.size
 		if top.kind != kindLeaf {
 			top.kind = kindOpaque
 		}
@@ -649,8 +648,8 @@ func (m *Message) walk(ctx context.Context) ([]*entity, error) {
 				return nil, err
 			}
 		}
-		if len(w.stack) == 0 && w.hdr == nil {
-			break // a single part: nothing more to find, don't read it
+		if w.hdr == nil && (len(w.stack) == 0 || w.stack[0].closed) {
+			break // a single part, or the final epilogue: nothing more to find
 		}
 		frag, off, start, err := lr.next()
 		if err == io.EOF {
@@ -727,7 +726,7 @@ func (w *walker) delimiter(line []byte, off, cut int64) bool {
 func (w *walker) closeAbove(idx int, cut int64) {
 	for j := len(w.open) - 1; j > idx; j-- {
 		e := w.open[j]
-		e.end, e.ended = max(cut, e.bodyStart), true
+		e.end = max(cut, e.bodyStart)
 		if e.kind == kindMultipart {
 			if !e.sawDelim {
 				e.preambleEnd = e.end

@@ -518,6 +518,23 @@ func TestMIMEBounds(t *testing.T) {
 			t.Fatalf("%d parts (first %q)", len(got), got[:min(1, len(got))])
 		}
 	})
+	t.Run("nothing to find is not read", func(t *testing.T) {
+		filler := strings.Repeat("0123456789abcdef\r\n", 1<<14) // 288 KiB
+		for _, raw := range []string{
+			"Subject: one part\r\n\r\n" + filler,
+			"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n" + filler,
+		} {
+			m := mustMessage(t, raw, MessageOptions{})
+			cr := &countingReaderAt{r: m.src}
+			m.src, m.mem = cr, nil
+			if _, err := m.BodyParts(context.Background(), []string{"text"}); err != nil {
+				t.Fatal(err)
+			}
+			if n := cr.n.Load(); n > 64<<10 {
+				t.Fatalf("walk read %d bytes of %d", n, len(raw))
+			}
+		}
+	})
 	t.Run("cancelled", func(t *testing.T) {
 		m := mustMessage(t, deepNesting(100), MessageOptions{})
 		ctx, cancel := context.WithCancel(context.Background())
@@ -714,5 +731,55 @@ func TestSieveOnMessage(t *testing.T) {
 				t.Fatalf("fileinto %q, want %q (actions %v)", got, tc.want, res.Actions)
 			}
 		})
+	}
+}
+
+func TestEngineNewMessageLimits(t *testing.T) {
+	e := New(Config{Limits: Limits{MaxMIMEDepth: 2, MaxMIMEParts: 7}})
+	m, err := e.NewMessage(strings.NewReader("Subject: x\r\n\r\n"), MessageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.limits.MaxMIMEDepth != 2 || m.limits.MaxMIMEParts != 7 || m.limits.MaxBodyBytes != DefaultLimits().MaxBodyBytes {
+		t.Fatalf("limits %+v", m.limits)
+	}
+	own := Limits{MaxMIMEDepth: 3}
+	m2, _ := e.NewMessage(strings.NewReader(""), MessageOptions{Limits: own})
+	defer m2.Close()
+	if m2.limits.MaxMIMEDepth != 3 {
+		t.Fatalf("explicit limits not kept: %+v", m2.limits)
+	}
+}
+
+// TestConcurrentUse is for -race: one Message read by several runs.
+func TestConcurrentUse(t *testing.T) {
+	m := mustMessage(t, multipartMsg, MessageOptions{MemoryLimit: -1, TempDir: t.TempDir()})
+	done := make(chan error)
+	for i := 0; i < 4; i++ {
+		go func() {
+			var err error
+			for j := 0; j < 20 && err == nil; j++ {
+				_, err = m.HeaderGet("subject")
+				parts, perr := m.BodyParts(context.Background(), []string{""})
+				if perr != nil {
+					err = perr
+				}
+				for _, p := range parts {
+					r, oerr := p.Open(context.Background())
+					if oerr != nil {
+						err = oerr
+						break
+					}
+					io.Copy(io.Discard, r)
+				}
+			}
+			done <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

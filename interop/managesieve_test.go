@@ -1,0 +1,592 @@
+package interop
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The ManageSieve interoperability tests: real clients (sieve-connect,
+// python3-sievelib, PHP's Net_Sieve as Roundcube uses it) drive full
+// sessions against sieved, and the same sessions run against Dovecot's
+// managesieved so the expectations are checked against the reference
+// server too. The raw side-by-side comparison with Dovecot lives in
+// dovecot_managesieve_test.go.
+
+// msServer is a running ManageSieve server under test.
+type msServer struct {
+	name string
+	port int
+	// crlfGet: GETSCRIPT returns CRLF line endings whatever the upload
+	// used (sieved stores LF and converts on the wire, see storage's
+	// package doc); otherwise the uploaded bytes come back unchanged
+	// (Pigeonhole).
+	crlfGet bool
+	// scriptDir is where the server keeps the scripts of a user.
+	scriptDir func(user string) string
+}
+
+func (s *msServer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// wantGet is the content a client must get back for uploaded content.
+func (s *msServer) wantGet(uploaded string) string {
+	if !s.crlfGet {
+		return uploaded
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(uploaded, "\r\n", "\n"), "\n", "\r\n")
+}
+
+func localOf(u string) string  { l, _, _ := strings.Cut(u, "@"); return l }
+func domainOf(u string) string { _, d, _ := strings.Cut(u, "@"); return d }
+
+// testCerts is a private CA and a server certificate it signed for
+// localhost and 127.0.0.1.
+type testCerts struct {
+	caFile, certFile, keyFile string
+	pool                      *x509.CertPool
+}
+
+func (tc *testCerts) clientConfig() *tls.Config {
+	return &tls.Config{RootCAs: tc.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+}
+
+// makeCerts writes a CA certificate and a server certificate + key (PEM)
+// into dir. Files are world-readable: Dovecot reads them as root, clients
+// as whoever they run as.
+func makeCerts(t testing.TB, dir string) *testCerts {
+	t.Helper()
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "sieved interop test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemOf := func(typ string, der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+	}
+	tc := &testCerts{
+		caFile:   filepath.Join(dir, "ca.pem"),
+		certFile: filepath.Join(dir, "cert.pem"),
+		keyFile:  filepath.Join(dir, "key.pem"),
+		pool:     x509.NewCertPool(),
+	}
+	tc.pool.AddCert(ca)
+	mustWrite(t, tc.caFile, pemOf("CERTIFICATE", caDER))
+	// The chain a server presents: leaf, then the CA.
+	mustWrite(t, tc.certFile, pemOf("CERTIFICATE", leafDER)+pemOf("CERTIFICATE", caDER))
+	mustWrite(t, tc.keyFile, pemOf("PRIVATE KEY", keyDER))
+	return tc
+}
+
+// writePasswd writes a Dovecot passwd-file (user@domain:{PLAIN}password),
+// the format both sieved -users and Dovecot's passdb read.
+func writePasswd(t testing.TB, path string, users map[string]string) {
+	t.Helper()
+	var b strings.Builder
+	for u, p := range users {
+		fmt.Fprintf(&b, "%s:{PLAIN}%s\n", u, p)
+	}
+	mustWrite(t, path, b.String())
+}
+
+// startSieved builds and starts sieved on a free port of 127.0.0.1 with
+// STARTTLS and the users of passwd. extra are more command-line flags.
+func startSieved(t *testing.T, passwd string, tc *testCerts, extra ...string) *msServer {
+	t.Helper()
+	bin := binary(t, "sieved")
+	dir := t.TempDir()
+	root := filepath.Join(dir, "sieve")
+	mustMkdir(t, root)
+	port := freePort(t)
+	args := append([]string{
+		"-listen", "127.0.0.1:" + strconv.Itoa(port),
+		"-sieve-root", root,
+		"-users", passwd,
+		"-tls-cert", tc.certFile,
+		"-tls-key", tc.keyFile,
+	}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	startProcess(t, cmd)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("sieved output:\n%s", out.String())
+		}
+	})
+	waitPort(t, port, 15*time.Second)
+	return &msServer{
+		name:    "sieved",
+		port:    port,
+		crlfGet: true,
+		scriptDir: func(u string) string {
+			return filepath.Join(root, domainOf(u), localOf(u))
+		},
+	}
+}
+
+// Scripts the client sessions upload. goodScript uses only extensions
+// every server under test has; brokenScript misses a ';' so the error is
+// on line 3 (where the '}' ends the command).
+const (
+	goodScript = "require [\"fileinto\"];\n" +
+		"# sorted by the interop test\n" +
+		"if header :contains \"subject\" \"[list]\" {\n" +
+		"  fileinto \"Lists\";\n" +
+		"  stop;\n" +
+		"}\n"
+	brokenScript = "require \"fileinto\";\n" +
+		"if true {\n" +
+		"  fileinto \"A\"\n" +
+		"}\n"
+	brokenLine = 4
+)
+
+// lineRef matches the line number of a compile error in a server's text.
+func mentionsLine(text string, line int) bool {
+	return strings.Contains(text, fmt.Sprintf("line %d", line))
+}
+
+// manageSieveServers starts the servers the client tests run against:
+// sieved (a fresh instance per call, so one client's failed-login delay
+// never slows another) and, when shared is non-nil, that Dovecot.
+type serverFactory struct {
+	name  string
+	start func(t *testing.T) *msServer
+}
+
+// clientTestEnv is shared by the client subtests: one CA, one passwd-file
+// for every user, one Dovecot.
+type clientTestEnv struct {
+	certs   *testCerts
+	passwd  string
+	dovecot *msServer
+}
+
+// Users of the client tests: one per client, so parallel sessions against
+// the shared Dovecot never see each other's scripts.
+var msClientUsers = map[string]string{
+	"sc@example.org":  "sc-secret",
+	"py@example.org":  "py secret with spaces",
+	"php@example.org": "php-secret",
+}
+
+func TestManageSieveClients(t *testing.T) {
+	dir := t.TempDir()
+	env := &clientTestEnv{certs: makeCerts(t, dir), passwd: filepath.Join(dir, "passwd")}
+	writePasswd(t, env.passwd, msClientUsers)
+	// Dovecot reads the passwd-file as root (auth service), clients the
+	// CA as themselves.
+	env.dovecot = startDovecotManageSieve(t, env.passwd, env.certs, dovecotQuota{})
+
+	servers := []serverFactory{
+		{"sieved", func(t *testing.T) *msServer { return startSieved(t, env.passwd, env.certs) }},
+		{"dovecot", func(*testing.T) *msServer { return env.dovecot }},
+	}
+	clients := []struct {
+		name string
+		run  func(t *testing.T, env *clientTestEnv, srv *msServer)
+	}{
+		{"sieve-connect", runSieveConnect},
+		{"python3-sievelib", runSievelib},
+		{"php-net-sieve", runNetSieve},
+	}
+	for _, c := range clients {
+		for _, s := range servers {
+			t.Run(c.name+"/"+s.name, func(t *testing.T) {
+				t.Parallel()
+				c.run(t, env, s.start(t))
+			})
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// readScriptDir lists the *.sieve files of dir (names without the suffix).
+func readScriptDir(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		if n, ok := strings.CutSuffix(e.Name(), ".sieve"); ok && e.Type().IsRegular() {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// runSieveConnect drives one sieve-connect session (its --exec command
+// file, the way scripts use it) and a login with a wrong password.
+// sieve-connect has no rename command; the other clients cover RENAMESCRIPT.
+func runSieveConnect(t *testing.T, env *clientTestEnv, srv *msServer) {
+	sc := requirePeer(t, "sieve-connect")
+	const userName = "sc@example.org"
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "good.sieve"), goodScript) // LF, as a local file is
+	mustWrite(t, filepath.Join(dir, "bad.sieve"), brokenScript)
+	const uniName = uniScriptName
+	// sieve-connect reports every failed command as a "problem" and exits 1;
+	// this session expects exactly three (marked "fails").
+	mustWrite(t, filepath.Join(dir, "session"), strings.Join([]string{
+		"echo list-empty",
+		"list",
+		"put good.sieve main",
+		`put good.sieve "` + uniName + `"`,
+		"checkscript bad.sieve", // fails: line 4
+		"put bad.sieve broken",  // fails: line 4
+		"activate main",
+		"echo list-active",
+		"list",
+		"get main got.sieve",
+		"delete main", // fails: active
+		"deactivate",
+		"delete main",
+		`delete "` + uniName + `"`,
+		"echo list-end",
+		"list",
+		"",
+	}, "\n"))
+
+	run := func(password string, extra ...string) (stdout, stderr string, err error) {
+		args := append([]string{
+			"--server", "127.0.0.1", "--port", strconv.Itoa(srv.port), "--nosrv",
+			"--user", userName, "--passwordfd", "0",
+			// Real verification against the test CA, and no fallback to a
+			// clear channel: the session must run inside STARTTLS.
+			"--tlscafile", env.certs.caFile, "--tlshostname", "localhost",
+			"--noclearchan",
+		}, extra...)
+		cmd := exec.Command(sc, args...)
+		cmd.Dir = dir
+		cmd.Stdin = strings.NewReader(password + "\n")
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err = runWithTimeout(t, cmd, 60*time.Second)
+		return o.String(), e.String(), err
+	}
+
+	stdout, stderr, err := run(msClientUsers[userName], "--exec", "session")
+	t.Logf("sieve-connect against %s:\nstdout:\n%s\nstderr:\n%s", srv.name, stdout, stderr)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("sieve-connect exit: %v, want exit status 1 (three expected failures)", err)
+	}
+	if !strings.Contains(stderr, "saw 3 problems") {
+		t.Errorf("sieve-connect should report exactly the 3 expected failures; stderr:\n%s", stderr)
+	}
+	// stderr holds one block per failure: "<CMD> failed: <response>", the
+	// response possibly a multi-line literal.
+	blocks := map[string]string{}
+	var cur string
+	for _, line := range strings.Split(stderr, "\n") {
+		if cmd, _, ok := strings.Cut(line, " failed: "); ok && !strings.HasPrefix(line, " ") {
+			cur = cmd
+		} else if strings.HasPrefix(line, "saw ") {
+			cur = ""
+		}
+		if cur != "" {
+			blocks[cur] += line + "\n"
+		}
+	}
+	checkFail := func(cmd, want string) {
+		t.Helper()
+		b, ok := blocks[cmd]
+		if !ok {
+			t.Errorf("no failure reported for %s; stderr:\n%s", cmd, stderr)
+		} else if !strings.Contains(b, want) {
+			t.Errorf("%s failed without %q in the error:\n%s", cmd, want, b)
+		}
+	}
+	checkFail("CHECKSCRIPT", fmt.Sprintf("line %d", brokenLine))
+	checkFail("PUTSCRIPT(broken)", fmt.Sprintf("line %d", brokenLine))
+	checkFail("DELETESCRIPT(main)", "(ACTIVE)")
+
+	sections := map[string]string{}
+	for _, part := range strings.Split(stdout, "P1 : ")[1:] {
+		name, body, _ := strings.Cut(part, "\n")
+		sections[name] = body
+	}
+	if got := strings.TrimSpace(sections["list-empty"]); got != "" {
+		t.Errorf("first LISTSCRIPTS: %q, want nothing", got)
+	}
+	active := sections["list-active"]
+	if !strings.Contains(active, `"main" ACTIVE`) || !strings.Contains(active, `"`+uniName+`"`) || strings.Contains(active, "broken") {
+		t.Errorf("LISTSCRIPTS after activate:\n%s\nwant \"main\" ACTIVE and %q, no \"broken\"", active, uniName)
+	}
+	if got := strings.TrimSpace(sections["list-end"]); got != "" {
+		t.Errorf("LISTSCRIPTS after deleting everything: %q, want nothing", got)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "got.sieve"))
+	if err != nil {
+		t.Fatalf("download: %v", err)
+	}
+	if want := srv.wantGet(goodScript); string(got) != want {
+		t.Errorf("downloaded script %q, want %q (uploaded with LF)", got, want)
+	}
+
+	// A wrong password: refused, nothing listed.
+	mustWrite(t, filepath.Join(dir, "list"), "list\n")
+	stdout, stderr, err = run("not-"+msClientUsers[userName], "--exec", "list")
+	if err == nil {
+		t.Errorf("sieve-connect with a wrong password succeeded:\n%s%s", stdout, stderr)
+	}
+	if !strings.Contains(strings.ToLower(stderr), "auth") {
+		t.Errorf("sieve-connect with a wrong password: want an authentication error, got:\n%s", stderr)
+	}
+}
+
+// runWithTimeout runs cmd to completion, killing it (by PID) after d.
+func runWithTimeout(t *testing.T, cmd *exec.Cmd, d time.Duration) error {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s did not finish within %s", filepath.Base(cmd.Path), d)
+		return nil
+	}
+}
+
+// libSession is what the sievelib and Net_Sieve session scripts report
+// (testdata/managesieve/*_session.*), step by step.
+type libSession struct {
+	TLS          string
+	Login        bool
+	List0        *libListing
+	PutMain      bool      `json:"put_main"`
+	PutUni       bool      `json:"put_uni"`
+	CheckBroken  libResult `json:"check_broken"`
+	PutBroken    libResult `json:"put_broken"`
+	Activate     bool
+	List1        *libListing
+	GetMain      *string `json:"get_main"`
+	Havespace    bool
+	Rename       bool
+	List2        *libListing
+	DeleteActive libResult `json:"delete_active"`
+	Deactivate   bool
+	Delete       bool
+	DeleteUni    bool `json:"delete_uni"`
+	List3        *libListing
+	BadLogin     libResult `json:"bad_login"`
+}
+
+type libListing struct {
+	Active  *string
+	Scripts []string
+}
+
+func (l *libListing) String() string {
+	if l == nil {
+		return "<failed>"
+	}
+	a := "<none>"
+	if l.Active != nil {
+		a = *l.Active
+	}
+	return fmt.Sprintf("scripts %q, active %s", l.Scripts, a)
+}
+
+// is reports whether the listing has exactly scripts (sorted) and active
+// ("" for none).
+func (l *libListing) is(active string, scripts ...string) bool {
+	if l == nil || (l.Active == nil) != (active == "") || (l.Active != nil && *l.Active != active) {
+		return false
+	}
+	return fmt.Sprint(l.Scripts) == fmt.Sprint(scripts)
+}
+
+type libResult struct {
+	OK    bool
+	Error string
+}
+
+const uniScriptName = "Filter Köln ✓"
+
+// runLibSession runs a session script with its interpreter and checks
+// every step. getExact: the library hands GETSCRIPT's literal over as it
+// came (Net_Sieve) instead of re-joining lines (sievelib).
+func runLibSession(t *testing.T, env *clientTestEnv, srv *msServer, userName string, interp, script string, getExact bool) {
+	dir := t.TempDir()
+	cfg := map[string]any{
+		"host": "127.0.0.1", "port": srv.port,
+		"user": userName, "password": msClientUsers[userName],
+		"wrong_password": "wrong-" + msClientUsers[userName],
+		"good":           goodScript, "broken": brokenScript,
+		"uni_name": uniScriptName, "cafile": env.certs.caFile,
+	}
+	b, _ := json.Marshal(cfg)
+	cfgFile := filepath.Join(dir, "session.json")
+	mustWrite(t, cfgFile, string(b))
+	abs, err := filepath.Abs(filepath.Join("testdata", "managesieve", script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(interp, abs, cfgFile)
+	cmd.Dir = dir
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := runWithTimeout(t, cmd, 60*time.Second); err != nil {
+		t.Fatalf("%s %s against %s: %v\nstdout:\n%s\nstderr:\n%s", interp, script, srv.name, err, o.String(), e.String())
+	}
+	t.Logf("%s against %s: %s\nstderr:\n%s", script, srv.name, o.String(), e.String())
+	var s libSession
+	if err := json.Unmarshal(o.Bytes(), &s); err != nil {
+		t.Fatalf("session output: %v\n%s", err, o.String())
+	}
+
+	if !s.Login {
+		t.Fatalf("login failed")
+	}
+	if !strings.HasPrefix(s.TLS, "TLSv1.") || s.TLS < "TLSv1.2" {
+		t.Errorf("session ran over %q, want STARTTLS with TLS 1.2 or later", s.TLS)
+	}
+	if !s.List0.is("") {
+		t.Errorf("first LISTSCRIPTS: %s, want nothing", s.List0)
+	}
+	if !s.PutMain || !s.PutUni {
+		t.Errorf("PUTSCRIPT main: %v, PUTSCRIPT %q: %v; want both OK", s.PutMain, uniScriptName, s.PutUni)
+	}
+	for name, r := range map[string]libResult{"CHECKSCRIPT": s.CheckBroken, "PUTSCRIPT": s.PutBroken} {
+		if r.OK || !mentionsLine(r.Error, brokenLine) {
+			t.Errorf("%s of a broken script: ok=%v error %q; want NO naming line %d", name, r.OK, r.Error, brokenLine)
+		}
+	}
+	if !s.Activate || !s.List1.is("main", uniScriptName, "main") {
+		t.Errorf("SETACTIVE main: %v, then LISTSCRIPTS: %s; want %q and main, main active (the broken one never stored)", s.Activate, s.List1, uniScriptName)
+	}
+	switch {
+	case s.GetMain == nil:
+		t.Errorf("GETSCRIPT main failed")
+	case getExact:
+		// Net_Sieve reads the literal plus the CRLF that ends its line.
+		want := srv.wantGet(strings.ReplaceAll(goodScript, "\n", "\r\n")) + "\r\n"
+		if *s.GetMain != want {
+			t.Errorf("GETSCRIPT main: %q, want %q", *s.GetMain, want)
+		}
+	default:
+		if want := goodScript; *s.GetMain != want {
+			t.Errorf("GETSCRIPT main (lines re-joined by the library): %q, want %q", *s.GetMain, want)
+		}
+	}
+	if !s.Havespace {
+		t.Errorf("HAVESPACE of 1000 bytes refused")
+	}
+	if !s.Rename || !s.List2.is("renamed", uniScriptName, "renamed") {
+		t.Errorf("RENAMESCRIPT main renamed: %v, then LISTSCRIPTS: %s; want renamed, still active", s.Rename, s.List2)
+	}
+	if s.DeleteActive.OK || !strings.Contains(s.DeleteActive.Error, "active") {
+		t.Errorf("DELETESCRIPT of the active script: %+v, want refused as active", s.DeleteActive)
+	}
+	if !s.Deactivate || !s.Delete || !s.DeleteUni || !s.List3.is("") {
+		t.Errorf("SETACTIVE \"\" %v, DELETESCRIPT renamed %v, DELETESCRIPT %q %v, LISTSCRIPTS %s; want all OK and nothing left",
+			s.Deactivate, s.Delete, uniScriptName, s.DeleteUni, s.List3)
+	}
+	if got := readScriptDir(t, srv.scriptDir(userName)); len(got) != 0 {
+		t.Errorf("script files left on disk after deleting everything: %q", got)
+	}
+	if s.BadLogin.OK {
+		t.Errorf("login with a wrong password succeeded")
+	}
+}
+
+func runSievelib(t *testing.T, env *clientTestEnv, srv *msServer) {
+	// Debian's python3-sievelib is installed for the system interpreter.
+	py := requirePeer(t, "/usr/bin/python3")
+	if err := exec.Command(py, "-c", "import sievelib.managesieve").Run(); err != nil {
+		requirePeer(t, "python3-sievelib (import sievelib.managesieve)")
+	}
+	runLibSession(t, env, srv, "py@example.org", py, "sievelib_session.py", false)
+}
+
+func runNetSieve(t *testing.T, env *clientTestEnv, srv *msServer) {
+	php := requirePeer(t, "php")
+	requirePeer(t, "/usr/share/php/Net/Sieve.php")
+	runLibSession(t, env, srv, "php@example.org", php, "netsieve_session.php", true)
+}

@@ -41,7 +41,10 @@ type LDA struct {
 	Postmaster string `toml:"postmaster"`
 	// TimeoutSeconds bounds one whole delivery.
 	TimeoutSeconds int `toml:"timeout_seconds"`
-	// LogFile: "" for stderr, "syslog", or a file path (appended).
+	// LogFile: "syslog" (mail facility; stderr when no syslog daemon
+	// listens), "stderr", or a file path (appended). MTAs copy a delivery
+	// agent's stderr into their logs and bounces, so by default it carries
+	// only the one-line reason of a failure.
 	LogFile string `toml:"log_file"`
 }
 
@@ -56,6 +59,7 @@ func defaultLDA() LDA {
 		RedirectFrom:         "sender",
 		MaxRedirectHops:      5,
 		TimeoutSeconds:       300,
+		LogFile:              "syslog",
 	}
 }
 
@@ -75,6 +79,9 @@ func (x LDA) validate() error {
 	case "sender", "recipient", "null":
 	default:
 		return fmt.Errorf("lda: redirect_from %q: want sender, recipient or null", x.RedirectFrom)
+	}
+	if x.LogFile == "" {
+		return fmt.Errorf(`lda: log_file is empty (use "syslog", "stderr" or a path)`)
 	}
 	if x.MaxRedirectHops <= 0 || x.TimeoutSeconds <= 0 {
 		return fmt.Errorf("lda: max_redirect_hops and timeout_seconds must be positive")

@@ -23,7 +23,8 @@ Exit status (sysexits): 0 delivered (or discarded/redirected on purpose);
 64 bad usage; 66 -p FILE unreadable; 67 unknown user; 75 temporary failure
 (disk full, read-only or unreachable mailbox, timeout...: the MTA must retry);
 77 rejected by the script with -e; 78 configuration error. The reason is
-the last line on stderr.
+one line on stderr, which MTAs copy into their logs and bounces; the
+delivery log goes to syslog (mail facility), or where [lda] log_file says.
 
 A user is known when their Maildir ([lda] mail_dir, default
 /var/vmail/<domain>/<user>) exists, or, with [lda] users_file, when listed

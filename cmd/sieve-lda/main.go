@@ -190,13 +190,13 @@ func newLogger(cfg config.Config, stderr io.Writer) (*slog.Logger, func(), error
 	var w io.Writer = stderr
 	closeFn := func() {}
 	switch dest := cfg.LDA.LogFile; dest {
-	case "":
+	case "", "stderr":
 	case "syslog":
-		sl, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "sieve-lda")
-		if err != nil {
-			return nil, nil, err
+		// Without a syslog daemon (containers, tests) log to stderr rather
+		// than lose the log or refuse to deliver.
+		if sl, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "sieve-lda"); err == nil {
+			w, closeFn = sl, func() { sl.Close() }
 		}
-		w, closeFn = sl, func() { sl.Close() }
 	default:
 		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {

@@ -39,6 +39,7 @@ type site struct {
 	dir, mail, sieve string
 	cfg              string
 	sendmailLog      string
+	logFile          string
 	extraEnv         []string
 }
 
@@ -59,8 +60,9 @@ func newSite(t *testing.T, mailRoot string) *site {
 	sendmail := filepath.Join(s.dir, "sendmail")
 	os.WriteFile(sendmail, []byte("#!/bin/sh\necho \"$@\" >> "+s.sendmailLog+"\ncat >> "+s.sendmailLog+"\n"), 0o755)
 	s.cfg = filepath.Join(s.dir, "sieved.toml")
-	cfg := fmt.Sprintf("[storage]\nroot = %q\n[lda]\nmail_dir = %q\n[sender]\nsendmail_path = %q\n",
-		s.sieve, filepath.Join(s.mail, "{domain}", "{user}"), sendmail)
+	s.logFile = filepath.Join(s.dir, "lda.log")
+	cfg := fmt.Sprintf("[storage]\nroot = %q\n[lda]\nmail_dir = %q\nlog_file = %q\n[sender]\nsendmail_path = %q\n",
+		s.sieve, filepath.Join(s.mail, "{domain}", "{user}"), s.logFile, sendmail)
 	if err := os.WriteFile(s.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -169,12 +171,17 @@ func TestExitCodes(t *testing.T) {
 			if tc.stderr != "" && !strings.Contains(strings.ToLower(lastLine(stderr)), strings.ToLower(tc.stderr)) {
 				t.Errorf("last stderr line %q lacks %q", lastLine(stderr), tc.stderr)
 			}
+			// With logs in a file, stderr (what the MTA logs and bounces
+			// with) is the one-line reason and nothing else.
+			if n := strings.Count(stderr, "\n"); (tc.code == 0 && n != 0) || (tc.code != 0 && n != 1) {
+				t.Errorf("stderr has %d lines, want the reason only:\n%s", n, stderr)
+			}
 		})
 	}
 	// -e prints the reason alone, for the MTA's bounce.
 	s.extraEnv = nil
 	_, stderr := s.run(strings.Replace(msg, "Subject: test", "Subject: reject me", 1), "-d", "alice@example.org", "-e")
-	if lastLine(stderr) != "Go away." {
+	if stderr != "Go away.\n" {
 		t.Errorf("-e stderr last line = %q", lastLine(stderr))
 	}
 }
@@ -198,8 +205,8 @@ func TestDeliveryAndBrokenScript(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("broken script: exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stderr, "does not compile") {
-		t.Errorf("no log line about the broken script:\n%s", stderr)
+	if logs, _ := os.ReadFile(s.logFile); !strings.Contains(string(logs), "does not compile") {
+		t.Errorf("no log line about the broken script:\n%s", logs)
 	}
 	got := s.messages()
 	var inLists, inInbox int

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	message "github.com/emersion/go-message"
 	"github.com/emersion/go-message/charset" // registers ISO-8859-x, Windows-125x, ... with go-message
@@ -270,7 +271,15 @@ func StripMboxFrom(r io.Reader) io.Reader {
 
 // --- header decoding (RFC 2047) -------------------------------------------
 
-var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
+// wordDecoder decodes like Pigeonhole: a word in an unknown charset gives
+// its bytes as they are, and invalid UTF-8 becomes U+FFFD, so that one odd
+// word does not hide the rest of the field from the comparison.
+var wordDecoder = &mime.WordDecoder{CharsetReader: func(cs string, in io.Reader) (io.Reader, error) {
+	if r, err := charset.Reader(cs, in); err == nil {
+		return r, nil
+	}
+	return in, nil
+}}
 
 func decodeHeaderValue(v string) string {
 	if !strings.Contains(v, "=?") {
@@ -279,6 +288,9 @@ func decodeHeaderValue(v string) string {
 	d, err := wordDecoder.DecodeHeader(v)
 	if err != nil {
 		return v
+	}
+	if d != v && !utf8.ValidString(d) {
+		d = strings.ToValidUTF8(d, "\uFFFD")
 	}
 	return d
 }
@@ -595,8 +607,6 @@ func (e *entity) setHeader(h textproto.Header, parent *entity) {
 		if parent != nil && parent.ct == "multipart/digest" {
 			e.ct = "message/rfc822"
 		}
-	case strings.HasPrefix(mt, "multipart/") && params["boundary"] == "":
-		e.ctRaw, e.ct = "", "text/plain"
 	default:
 		e.ct = mt
 		e.boundary = params["boundary"]
@@ -795,6 +805,9 @@ func (w *walker) enterBody(e *entity) {
 		if e.depth+1 > w.lim.MaxMIMEDepth {
 			e.kind = kindOpaque
 			return
+		}
+		if e.boundary == "" {
+			return // nothing delimits parts: the whole body is preamble (as Pigeonhole)
 		}
 		w.stack = append(w.stack, e)
 	case kindMessage:

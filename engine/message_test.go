@@ -43,7 +43,10 @@ func TestHeaderGetDecoded(t *testing.T) {
 		{"windows-1252 euro", "Subject", "=?windows-1252?q?5_=80?=", "5 €"},
 		{"windows-1251", "Subject", "=?windows-1251?b?z/Do4uXy?=", "Привет"},
 		{"koi8-r", "Subject", "=?koi8-r?b?8NLJ18XU?=", "Привет"},
-		{"unknown charset left alone", "Subject", "=?x-klingon?q?abc?=", "=?x-klingon?q?abc?="},
+		{"unknown charset gives its bytes", "Subject", "=?x-klingon?q?abc?=", "abc"},
+		{"unknown charset does not hide the rest", "Subject", "=?x-klingon?q?a=E9c?= =?utf-8?q?K=C3=B6ln?=", "a\uFFFDcKöln"},
+		{"invalid utf-8 replaced", "Subject", "=?utf-8?q?a=FFb?=", "a\uFFFDb"},
+		{"raw 8-bit kept", "Subject", "caf\xe9", "caf\xe9"},
 		{"malformed word left alone", "Subject", "=?utf-8?q?not closed", "=?utf-8?q?not closed"},
 		{"folded", "Subject", "a long\n\tsubject line", "a long subject line"},
 		{"encoded NUL kept", "Subject", "=?utf-8?q?a=00b?=", "a\x00b"},
@@ -355,8 +358,8 @@ func TestBodyParts(t *testing.T) {
 		{"invalid content-type is text/plain", "Content-Type: ;;;\n\nbody\n", []string{"text"}, []wantPart{
 			{"text/plain", "body\n"},
 		}},
-		{"multipart without boundary is text/plain", "Content-Type: multipart/mixed\n\n--x\nbody\n", []string{"text"}, []wantPart{
-			{"text/plain", "--x\nbody\n"},
+		{"multipart without boundary is all preamble", "Content-Type: multipart/mixed\n\n--x\nbody\n", []string{"text", "multipart"}, []wantPart{
+			{"multipart/mixed", "--x\nbody\n\r\n"},
 		}},
 		{"windows-1252 body", "Content-Type: text/plain; charset=windows-1252\n\n\x80 5\n", []string{"text"}, []wantPart{
 			{"text/plain", "€ 5\n"},

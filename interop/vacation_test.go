@@ -390,11 +390,13 @@ const (
 
 type vacCase struct {
 	name, desc, from, to, orig, script, message string
+	deliveries                                  int // the message is delivered this many times
 	expect                                      []string
 }
 
 // parseVacCase reads the format of testdata/conformance/README (header
-// lines "# description", "from:", "to:", plus "original-to:"; sections
+// lines "# description", "from:", "to:", plus "original-to:" and
+// "deliveries: N" (deliver the message N times; all replies count); sections
 // "-- script --", "-- message --", "-- expect --"). The expectation lists
 // "no-reply" and optionally "rule <name>" (the rule sieve-lda must log;
 // Pigeonhole's logs are not compared), or "reply" and lines the normalized
@@ -402,7 +404,7 @@ type vacCase struct {
 // "envelope-from <addr>", "envelope-to addr", "header Name: value" (From
 // and To parsed, Subject decoded) and "body text" (whitespace collapsed).
 func parseVacCase(name, text string) (vacCase, error) {
-	c := vacCase{name: name, from: vacSender, to: vacAddr}
+	c := vacCase{name: name, from: vacSender, to: vacAddr, deliveries: 1}
 	sections := map[string]*strings.Builder{}
 	var cur *strings.Builder
 	for _, line := range strings.SplitAfter(text, "\n") {
@@ -428,6 +430,12 @@ func parseVacCase(name, text string) (vacCase, error) {
 			c.to = v
 		case k == "original-to":
 			c.orig = v
+		case k == "deliveries":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 5 {
+				return c, fmt.Errorf("%s: deliveries %q: want 1 to 5", name, v)
+			}
+			c.deliveries = n
 		default:
 			return c, fmt.Errorf("%s: unexpected header line %q", name, trim)
 		}
@@ -711,14 +719,15 @@ func (d *vacDovecot) run(t *testing.T, c vacCase) []string {
 	if orig == "" {
 		orig = c.to
 	}
-	cmd := exec.Command(d.bin, "-c", conf, "-f", from, "-a", orig, "-r", c.to, "-p", filepath.Join(home, "message.eml"))
-	cmd.Env = []string{"HOME=" + home, "USER=" + vacUser, "PATH=/usr/bin:/bin"}
-	if d.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: d.cred}
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("dovecot-lda: %v\n%s", err, out)
+	for i := 0; i < c.deliveries; i++ {
+		cmd := exec.Command(d.bin, "-c", conf, "-f", from, "-a", orig, "-r", c.to, "-p", filepath.Join(home, "message.eml"))
+		cmd.Env = []string{"HOME=" + home, "USER=" + vacUser, "PATH=/usr/bin:/bin"}
+		if d.cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: d.cred}
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("dovecot-lda: %v\n%s", err, out)
+		}
 	}
 	return normalizeReplies(t, captured(t, home))
 }
@@ -737,9 +746,13 @@ func runSieveLDACase(t *testing.T, c vacCase) []string {
 	if from == "<>" {
 		from = ""
 	}
-	code, stderr := site.deliver(t, from, c.to, c.orig, c.message)
-	if code != 0 {
-		t.Fatalf("sieve-lda exit %d: %s", code, stderr)
+	var stderr string
+	for i := 0; i < c.deliveries; i++ {
+		var code int
+		code, stderr = site.deliver(t, from, c.to, c.orig, c.message)
+		if code != 0 {
+			t.Fatalf("sieve-lda exit %d: %s", code, stderr)
+		}
 	}
 	if n := site.inboxCount(t); n == 0 && !strings.Contains(c.script, "fileinto") {
 		t.Errorf("sieve-lda did not keep the message (vacation must not cancel the implicit keep)")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/foxcpp/go-sieve/interp"
@@ -565,14 +564,4 @@ func decode(s *interp.Script, pos lexer.Position, v string) (string, error) {
 		return "", err
 	}
 	return v, nil
-}
-
-// extensionNames lists the capability names of the project extensions.
-func extensionNames(exts []Extension) []string {
-	var out []string
-	for _, x := range exts {
-		out = append(out, x.Names()...)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -203,6 +204,39 @@ func TestActionString(t *testing.T) {
 	for want, a := range cases {
 		if got := String(a); got != want {
 			t.Errorf("String(%#v) = %q, want %q", a, got, want)
+		}
+	}
+}
+
+// One compiled script runs concurrently (sieve-lda may share it between
+// recipients); -race checks the interpreter keeps no state in it.
+func TestRunConcurrent(t *testing.T) {
+	e := New(Config{Extensions: []Extension{&testExt{}}})
+	s, d := e.Compile("t", []byte(`require ["fileinto", "variables", "x-test", "body"];
+if header :matches "subject" "h*o" { set "x" "${1}"; fileinto "m-${x}"; }
+if body :contains "text" { xtest "b"; }`))
+	if s == nil {
+		t.Fatal(d)
+	}
+	done := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			m, err := ReadMessage(strings.NewReader(testMsg))
+			if err != nil {
+				done <- err
+				return
+			}
+			defer m.Close()
+			res, err := e.Run(context.Background(), s, Envelope{}, m)
+			if err == nil && (len(res.Actions) != 2 || !reflect.DeepEqual(res.Actions[0], FileInto{Mailbox: "m-ell"})) {
+				err = errors.New(fmt.Sprint(res.Actions))
+			}
+			done <- err
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
 	}
 }

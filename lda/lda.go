@@ -241,7 +241,7 @@ func (l *LDA) runScript(ctx context.Context, d *Delivery, rep *Report) []engine.
 	log := d.Log
 	src, err := readScript(d.ScriptPath, l.Engine.Limits().MaxScriptBytes)
 	if errors.Is(err, fs.ErrNotExist) {
-		log.Debug("no active script", "path", d.ScriptPath)
+		log.Info("no active script; delivering to INBOX", "path", d.ScriptPath)
 		return keep
 	}
 	if err != nil {

@@ -76,8 +76,12 @@ type Policy struct {
 
 // Request is one message and one vacation action to decide on.
 type Request struct {
-	Sender            string // envelope sender (MAIL FROM), "" = null
-	Recipient         string // envelope recipient as delivered
+	Sender    string // envelope sender (MAIL FROM), "" = null
+	Recipient string // envelope recipient as delivered
+	// User is the user's address without detail as the delivery agent
+	// resolved it ("mary-jane@" may be a user of her own, not mary's
+	// detail); "" derives it from Recipient.
+	User              string
 	OriginalRecipient string // dovecot-lda -a, may be ""
 	Header            textproto.Header
 	Action            *Action
@@ -111,6 +115,10 @@ func (p Policy) Check(req Request, answered func() (bool, error)) (Decision, err
 	}
 	sender := normalizeAddr(req.Sender)
 	rcpt := normalizeAddr(req.Recipient)
+	user := normalizeAddr(req.User)
+	if user == "" {
+		user = baseAddr(rcpt, p.SubaddressSeparators)
+	}
 	orig := ""
 	if p.UseOriginalRecipient {
 		orig = normalizeAddr(req.OriginalRecipient)
@@ -128,8 +136,8 @@ func (p Policy) Check(req Request, answered func() (bool, error)) (Decision, err
 		return skip(RuleNullSender, "envelope sender is <> (no reply to bounces)")
 	}
 	// 3: our own address.
-	for _, own := range p.ownAddresses(rcpt, orig) {
-		if sameAddr(sender, own) || sameAddr(baseAddr(sender, p.SubaddressSeparators), own) {
+	for _, own := range p.ownAddresses(rcpt, user, orig) {
+		if sameAddr(sender, own) {
 			return skip(RuleOwnAddress, "sender <%s> is the user's own address <%s>", sender, own)
 		}
 	}
@@ -199,28 +207,25 @@ func (p Policy) Check(req Request, answered func() (bool, error)) (Decision, err
 		d.ReplyFrom = rcpt
 		return d, nil
 	}
-	from, envFrom, ok := p.addressedTo(h, rcpt, orig, act.Addresses)
+	from, envFrom, ok := p.addressedTo(h, rcpt, user, orig, act.Addresses)
 	if !ok {
 		return skip(RuleNotAddressed, "none of %s contains the user's addresses (%s); the message reached <%s> through an alias, a list or Bcc",
-			strings.Join(myAddressHeaders, ", "), strings.Join(p.userAddresses(rcpt, orig, act.Addresses), ", "), rcpt)
+			strings.Join(myAddressHeaders, ", "), strings.Join(p.userAddresses(rcpt, user, orig, act.Addresses), ", "), rcpt)
 	}
 	d.ReplyFrom, d.EnvelopeFrom = from, envFrom
 	return d, nil
 }
 
 // ownAddresses are the user's own addresses (without the script's
-// :addresses): the envelope recipient, its base without +detail, the
-// original recipient when enabled, and the aliases.
-func (p Policy) ownAddresses(rcpt, orig string) []string {
+// :addresses): the envelope recipient, the user's address without detail,
+// the original recipient when enabled, and the aliases.
+func (p Policy) ownAddresses(rcpt, user, orig string) []string {
 	out := []string{rcpt}
-	if b := baseAddr(rcpt, p.SubaddressSeparators); b != rcpt {
-		out = append(out, b)
+	if user != "" && !sameAddr(user, rcpt) {
+		out = append(out, user)
 	}
 	if orig != "" {
 		out = append(out, orig)
-		if b := baseAddr(orig, p.SubaddressSeparators); b != orig {
-			out = append(out, b)
-		}
 	}
 	for _, a := range p.Aliases {
 		if a = normalizeAddr(a); a != "" {
@@ -230,8 +235,8 @@ func (p Policy) ownAddresses(rcpt, orig string) []string {
 	return out
 }
 
-func (p Policy) userAddresses(rcpt, orig string, addresses []string) []string {
-	out := p.ownAddresses(rcpt, orig)
+func (p Policy) userAddresses(rcpt, user, orig string, addresses []string) []string {
+	out := p.ownAddresses(rcpt, user, orig)
 	for _, a := range addresses {
 		out = append(out, normalizeAddr(a))
 	}
@@ -239,11 +244,12 @@ func (p Policy) userAddresses(rcpt, orig string, addresses []string) []string {
 }
 
 // addressedTo looks for one of the user's addresses in To, Cc, Bcc and the
-// Resent- variants, header by header like Pigeonhole. A +detail address in
-// a header matches the user's base address (Pigeonhole 2.3 does not, and
-// stays silent for mail sent to alice+shop@; users expect a reply).
-func (p Policy) addressedTo(h textproto.Header, rcpt, orig string, addresses []string) (from, envFrom string, ok bool) {
-	own := p.ownAddresses(rcpt, orig)
+// Resent- variants, header by header like Pigeonhole. A +detail form of
+// one of the user's own addresses in a header matches too (Pigeonhole 2.3
+// does not, and stays silent for mail sent to alice+shop@; users expect a
+// reply).
+func (p Policy) addressedTo(h textproto.Header, rcpt, user, orig string, addresses []string) (from, envFrom string, ok bool) {
+	own := p.ownAddresses(rcpt, user, orig)
 	for _, k := range myAddressHeaders {
 		vals := h.Values(k)
 		if len(vals) == 0 {
@@ -265,15 +271,25 @@ func (p Policy) addressedTo(h textproto.Header, rcpt, orig string, addresses []s
 			}
 		}
 		for _, ha := range addrs {
-			hb := baseAddr(ha.Address, p.SubaddressSeparators)
 			for _, a := range own {
-				if sameAddr(hb, baseAddr(a, p.SubaddressSeparators)) {
+				if p.isDetailOf(ha.Address, a) {
 					return ha.Address, rcpt, true
 				}
 			}
 		}
 	}
 	return "", "", false
+}
+
+// isDetailOf reports whether addr is base with a detail:
+// "alice+shop@example.org" of "alice@example.org".
+func (p Policy) isDetailOf(addr, base string) bool {
+	al, ad, ok1 := splitAddr(normalizeAddr(addr))
+	bl, bd, ok2 := splitAddr(normalizeAddr(base))
+	if !ok1 || !ok2 || !strings.EqualFold(ad, bd) || len(al) <= len(bl)+1 {
+		return false
+	}
+	return strings.EqualFold(al[:len(bl)], bl) && strings.IndexByte(p.SubaddressSeparators, al[len(bl)]) >= 0
 }
 
 func (p Policy) noReply(local string) string {

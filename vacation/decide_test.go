@@ -28,6 +28,7 @@ func TestCheckRules(t *testing.T) {
 		pol       *Policy
 		sender    string
 		rcpt      string
+		user      string
 		orig      string
 		hdr       string
 		addresses []string
@@ -92,6 +93,12 @@ func TestCheckRules(t *testing.T) {
 		{name: "original recipient ignored by default", orig: "sales@example.org", hdr: "From: bob@example.com\nTo: sales@example.org\n", want: RuleNotAddressed},
 		{name: "original recipient when enabled", pol: &Policy{CheckRecipient: true, UseOriginalRecipient: true}, orig: "sales@example.org", hdr: "From: bob@example.com\nTo: sales@example.org\n", wantFrom: "sales@example.org"},
 		{name: "recipient check off", pol: &Policy{}, hdr: "From: bob@example.com\nTo: team@example.org\n", wantFrom: "alice@example.org"},
+		{name: "a user of her own is not the detail of another", rcpt: "mary-jane@example.org", user: "mary-jane@example.org", pol: &Policy{CheckRecipient: true, SubaddressSeparators: "+-"},
+			sender: "mary@example.org", hdr: "From: mary@example.org\nTo: mary-jane@example.org\n", wantFrom: "mary-jane@example.org"},
+		{name: "detail of the resolved user", rcpt: "mary-jane@example.org", user: "mary-jane@example.org", pol: &Policy{CheckRecipient: true, SubaddressSeparators: "+-"},
+			hdr: "From: bob@example.com\nTo: mary-jane+x@example.org\n", wantFrom: "mary-jane+x@example.org"},
+		{name: "a longer local part is not a detail", hdr: "From: bob@example.com\nTo: alicex@example.org\n", want: RuleNotAddressed},
+		{name: "a detail at another domain is not the user's", hdr: "From: bob@example.com\nTo: alice+x@example.net\n", want: RuleNotAddressed},
 		{name: "unparsable To item", hdr: "From: bob@example.com\nTo: @@@, alice@example.org\n", wantFrom: "alice@example.org"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +109,7 @@ func TestCheckRules(t *testing.T) {
 					p.SubaddressSeparators = "+"
 				}
 			}
-			req := Request{Sender: "bob@example.com", Recipient: "alice@example.org", OriginalRecipient: tc.orig,
+			req := Request{Sender: "bob@example.com", Recipient: "alice@example.org", User: tc.user, OriginalRecipient: tc.orig,
 				Header: header(t, tc.hdr), Action: &Action{Addresses: tc.addresses, Handle: "h"}}
 			if tc.sender != "" {
 				req.Sender = tc.sender

@@ -70,7 +70,7 @@ type Handler struct {
 // Delivery is the delivery a vacation action belongs to.
 type Delivery struct {
 	Dir      string // the user's vacation/ state directory
-	User     string // the user's address (key of Options.Aliases); default Envelope.To
+	User     string // the user's address without detail (key of Options.Aliases); "" derives it from Envelope.To
 	Envelope engine.Envelope
 	Header   textproto.Header // of the message being delivered
 }
@@ -130,7 +130,7 @@ func (h *Handler) Handle(ctx context.Context, d Delivery, act *Action) (out Outc
 		}
 		return tx.Answered(env.From, act.Handle), nil
 	}
-	dec, err := pol.Check(Request{Sender: env.From, Recipient: env.To, OriginalRecipient: env.OriginalTo,
+	dec, err := pol.Check(Request{Sender: env.From, Recipient: env.To, User: d.User, OriginalRecipient: env.OriginalTo,
 		Header: d.Header, Action: act}, answered)
 	if err != nil {
 		log.Error("vacation: no reply: cannot read the state of answered senders", append(attrs, "err", err)...)

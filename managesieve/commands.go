@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -90,7 +91,7 @@ func (s *session) cmdHaveSpace(args []token) result {
 		return resDone
 	}
 	if size > s.srv.opts.MaxScriptBytes {
-		s.w.no(CodeQuotaMaxSize, "Script is too large.")
+		s.tooLarge()
 		return resDone
 	}
 	if err := s.scripts.CheckSpace(s.ctx(), name, size); err != nil {
@@ -115,7 +116,7 @@ func (s *session) cmdPutScript(args []token) result {
 		return resDone
 	}
 	if int64(len(script)) > s.srv.opts.MaxScriptBytes {
-		s.w.no(CodeQuotaMaxSize, "Script is too large.")
+		s.tooLarge()
 		return resDone
 	}
 	if err := s.scripts.CheckSpace(s.ctx(), name, int64(len(script))); err != nil {
@@ -133,7 +134,7 @@ func (s *session) cmdPutScript(args []token) result {
 		return resDone
 	}
 	s.log.Info("upload", "script", name, "bytes", len(script))
-	s.okWarnings(warnings, "Putscript completed.")
+	s.okWarnings(warnings, "PUTSCRIPT completed.")
 	return resDone
 }
 
@@ -191,6 +192,10 @@ func (s *session) cmdSetActive(args []token) result {
 		return resDone
 	}
 	s.log.Info("activation", "script", name)
+	if name == "" {
+		s.w.ok("", "Active script is now deactivated.")
+		return resDone
+	}
 	s.okWarnings(warnings, "Setactive completed.")
 	return resDone
 }
@@ -267,19 +272,20 @@ func (s *session) cmdCheckScript(args []token) result {
 		s.w.no("", errs)
 		return resDone
 	}
-	s.okWarnings(warnings, "Script is valid.")
+	s.okWarnings(warnings, "Script checked successfully.")
 	return resDone
 }
 
-// checkScriptName names a CHECKSCRIPT script in compile reports.
-const checkScriptName = "script"
+// checkScriptName names a CHECKSCRIPT script in compile reports: none,
+// as with Pigeonhole ("line 3: error: ...").
+const checkScriptName = ""
 
 // cmdNoop: RFC 5804 section 2.13. A tag is echoed on the OK line:
 // sieve-connect resynchronises after STARTTLS by waiting for it.
 func (s *session) cmdNoop(args []token) result {
 	switch {
 	case len(args) == 0:
-		s.w.ok("", "NOOP completed.")
+		s.w.ok("", "NOOP Completed")
 	case len(args) == 1 && args[0].kind == tokString:
 		s.w.ok(codeWithString(CodeTag, args[0].val), "Done")
 	default:
@@ -301,6 +307,11 @@ func (s *session) cmdUnauthenticate(args []token) result {
 	s.r.maxLine, s.r.maxDrain = s.limits()
 	s.w.ok("", "Unauthenticate completed.")
 	return resDone
+}
+
+// tooLarge refuses a script over the server's own size limit.
+func (s *session) tooLarge() {
+	s.w.no(CodeQuotaMaxSize, fmt.Sprintf("Script is too large (max %d bytes).", s.srv.opts.MaxScriptBytes))
 }
 
 // okWarnings answers OK, with (WARNINGS) and the report when there is one.
@@ -326,11 +337,11 @@ func (s *session) validName(name string) bool {
 func (s *session) storeError(op, name string, err error) {
 	switch {
 	case errors.Is(err, ErrNonexistent):
-		s.w.no(CodeNonexistent, "Script does not exist.")
+		s.w.no(CodeNonexistent, "Sieve script `"+name+"' not found")
 	case errors.Is(err, ErrActive):
-		s.w.no(CodeActive, "You may not delete an active script.")
+		s.w.no(CodeActive, "Cannot delete the active Sieve script.")
 	case errors.Is(err, ErrAlreadyExists):
-		s.w.no(CodeAlreadyExists, "A script with that name already exists.")
+		s.w.no(CodeAlreadyExists, "A sieve script with that name already exists.")
 	case errors.Is(err, ErrInvalidName):
 		s.w.no("", "Invalid script name.")
 	case errors.Is(err, ErrQuotaMaxSize):

@@ -99,7 +99,7 @@ func (s *session) authenticate(mech string, initial []token) result {
 			return resBad
 		}
 		if toks[0].val == "*" {
-			s.w.no("", "Authentication aborted.")
+			s.w.no("", "Authentication aborted by client.")
 			return resDone
 		}
 		if resp, err = base64.StdEncoding.DecodeString(toks[0].val); err != nil {

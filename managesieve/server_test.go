@@ -16,6 +16,7 @@ import (
 
 	"github.com/sieved/sieved/engine"
 	"github.com/sieved/sieved/storage"
+	"github.com/sieved/sieved/vacation"
 )
 
 func sieveCapa() string {
@@ -203,6 +204,30 @@ func TestPutScriptBrokenKeepsOld(t *testing.T) {
 		{cmd: `SETACTIVE "bad"`, status: "NO", text: "line 1"},
 		{cmd: `SETACTIVE "s"`, status: "OK"},
 	})
+}
+
+// Warnings come back as OK (WARNINGS); CHECKSCRIPT reports carry no
+// script name, as with Pigeonhole.
+func TestCheckScriptReports(t *testing.T) {
+	e := newEnv(t, func(o *Options, _ *storage.Config) {
+		o.Compiler = EngineCompiler{Engine: engine.New(engine.Config{
+			Extensions: []engine.Extension{vacation.NewExtension(vacation.DefaultPeriods())},
+		})}
+	})
+	cl := e.login()
+	vac := `require "vacation"; vacation :days 0 "away";`
+	for _, cmd := range []string{"CHECKSCRIPT " + lit(vac), `PUTSCRIPT "v" ` + lit(vac)} {
+		cl.send(cmd)
+		r := cl.response()
+		if r.status != "OK" || r.code != CodeWarnings || !strings.Contains(r.text, "line 1: warning: ") {
+			t.Errorf("%s: %s", cmd, r.raw)
+		}
+	}
+	cl.send("CHECKSCRIPT " + lit(broken))
+	r := cl.response()
+	if r.status != "NO" || !strings.HasPrefix(r.text, "line 3: error: ") || !strings.HasSuffix(r.text, "\r\nerror: validation failed.") {
+		t.Errorf("CHECKSCRIPT report: %q", r.text)
+	}
 }
 
 func TestQuotas(t *testing.T) {

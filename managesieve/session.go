@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -349,8 +350,10 @@ func (s *session) syntax(usage string) result {
 	return resBad
 }
 
-// capabilities computes the capability block for the current state, in
-// Pigeonhole's order. Names and values are quoted strings, never literals
+// writeCapabilities writes the capability block for the current state, in
+// Pigeonhole's order (before login IMPLEMENTATION, SIEVE, NOTIFY, SASL,
+// STARTTLS, VERSION; after it MAXREDIRECTS follows SIEVE and SASL and
+// STARTTLS go), our additions OWNER and UNAUTHENTICATE before VERSION. Names and values are quoted strings, never literals
 // (Roundcube ignores literal values).
 func (s *session) writeCapabilities() {
 	o := &s.srv.opts
@@ -364,10 +367,11 @@ func (s *session) writeCapabilities() {
 	capa("IMPLEMENTATION", o.Implementation)
 	exts := o.Compiler.Extensions()
 	capa("SIEVE", strings.Join(exts, " "))
-	for _, e := range exts {
-		if e == "enotify" {
-			capa("NOTIFY", "mailto")
-		}
+	if s.user != nil && o.MaxRedirects > 0 {
+		capa("MAXREDIRECTS", strconv.Itoa(o.MaxRedirects))
+	}
+	if slices.Contains(exts, "enotify") {
+		capa("NOTIFY", "mailto")
 	}
 	if s.user == nil {
 		capa("SASL", strings.Join(s.mechanisms(), " "))
@@ -375,9 +379,6 @@ func (s *session) writeCapabilities() {
 			capa("STARTTLS")
 		}
 	} else {
-		if o.MaxRedirects > 0 {
-			capa("MAXREDIRECTS", strconv.Itoa(o.MaxRedirects))
-		}
 		capa("OWNER", s.user.String())
 	}
 	capa("UNAUTHENTICATE")

@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -166,6 +167,7 @@ func (l *LDA) Deliver(ctx context.Context, req Request, r io.Reader) (*Report, e
 	log := l.log().With("rcpt", rcpt.Address)
 	rep := &Report{Recipient: rcpt}
 	md := &maildir.Maildir{Root: expand(l.Config.MailDir, rcpt, l.StorageRoot)}
+	md.Owner = mailOwner(md.Root)
 	if err := md.Init(); err != nil {
 		return nil, errorf(ExitTempFail, err, "cannot open mailbox of %s", rcpt.Base())
 	}
@@ -203,6 +205,26 @@ func (l *LDA) Deliver(ctx context.Context, req Request, r io.Reader) (*Report, e
 }
 
 var errNoMessage = errors.New("no parsed message")
+
+// mailOwner returns who must own what a delivery creates when sieve-lda
+// runs as root (an MTA configured without a delivery user): the owner of
+// the Maildir root, or of its parent when the root is still to be created.
+// Otherwise nil: files belong to the running user, as usual.
+func mailOwner(root string) *maildir.Owner {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	for _, p := range []string{root, filepath.Dir(root)} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err == nil {
+			if st.Uid == 0 {
+				return nil
+			}
+			return &maildir.Owner{UID: int(st.Uid), GID: int(st.Gid)}
+		}
+	}
+	return nil
+}
 
 func (l *LDA) openMessage(sp *maildir.Spool, md *maildir.Maildir) (*engine.Message, error) {
 	f, err := sp.Open()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -434,5 +435,37 @@ func TestContextDeadline(t *testing.T) {
 	}
 	if got := e.files(""); len(got) != 0 {
 		t.Errorf("files = %q", got)
+	}
+}
+
+// Started as root, sieve-lda leaves mail owned by the Maildir's owner, so
+// the IMAP server (running as that user) can read it.
+func TestRootDeliveryKeepsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	const uid, gid = 65534, 65534
+	e := newEnv(t, `require ["fileinto", "imap4flags"]; fileinto :flags "$Work" "Lists/Go"; keep;`)
+	if err := os.Chown(e.maildir("alice"), uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.deliver(Request{}, testMsg); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	filepath.WalkDir(e.maildir("alice"), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, _ := d.Info()
+		st := info.Sys().(*syscall.Stat_t)
+		if st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s owned by %d:%d, want %d:%d", p, st.Uid, st.Gid, uid, gid)
+		}
+		n++
+		return nil
+	})
+	if n < 12 { // root, tmp/new/cur, .Lists.Go and its 3 dirs + marker, 2 messages, keywords, subscriptions
+		t.Errorf("walked only %d entries", n)
 	}
 }

@@ -25,7 +25,7 @@ func keywordLetters(ctx context.Context, dir string, perm filePerm, kws []string
 		return "", nil, nil
 	}
 	var out []byte
-	err = updateLocked(ctx, filepath.Join(dir, KeywordsFile), perm.file, func(old []byte) ([]byte, bool, error) {
+	err = updateLocked(ctx, filepath.Join(dir, KeywordsFile), perm, func(old []byte) ([]byte, bool, error) {
 		table := parseKeywords(old)
 		changed := false
 		out, full = out[:0], full[:0]

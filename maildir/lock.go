@@ -33,13 +33,13 @@ var ErrLockBusy = errors.New("maildir: control file is locked")
 // updateLocked replaces the file at path with update(old) under a dotlock.
 // update returns changed=false to leave the file untouched. A missing file
 // reads as empty.
-func updateLocked(ctx context.Context, path string, perm os.FileMode, update func(old []byte) (next []byte, changed bool, err error)) error {
+func updateLocked(ctx context.Context, path string, perm filePerm, update func(old []byte) (next []byte, changed bool, err error)) error {
 	lock := path + ".lock"
 	var f *os.File
 	deadline := time.Now().Add(lockWait)
 	for {
 		var err error
-		f, err = os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		f, err = os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm.file)
 		if err == nil {
 			break
 		}
@@ -74,6 +74,11 @@ func updateLocked(ctx context.Context, path string, perm os.FileMode, update fun
 	next, changed, err := update(old)
 	if err != nil || !changed {
 		return err
+	}
+	if o := perm.owner; o != nil {
+		if err := f.Chown(o.UID, o.GID); err != nil {
+			return fmt.Errorf("maildir: chown %q: %w", lock, err)
+		}
 	}
 	if _, err := f.Write(next); err != nil {
 		return fmt.Errorf("maildir: write %q: %w", lock, err)

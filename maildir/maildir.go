@@ -44,7 +44,26 @@ import (
 // MaildirFolderFile marks a Maildir++ subfolder (Courier, Dovecot).
 const MaildirFolderFile = "maildirfolder"
 
-type filePerm struct{ dir, file os.FileMode }
+type filePerm struct {
+	dir, file os.FileMode
+	owner     *Owner
+}
+
+// chown gives path to the owner, when one is set.
+func (p filePerm) chown(paths ...string) error {
+	if p.owner == nil {
+		return nil
+	}
+	for _, path := range paths {
+		if err := os.Lchown(path, p.owner.UID, p.owner.GID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Owner is a numeric user and group.
+type Owner struct{ UID, GID int }
 
 // Maildir is a user's Maildir++ root.
 type Maildir struct {
@@ -52,10 +71,14 @@ type Maildir struct {
 	// DirPerm and FilePerm are used for what Deliver creates; defaults
 	// 0700 and 0600 like Dovecot.
 	DirPerm, FilePerm os.FileMode
+	// Owner, when set, owns every file and directory created (a delivery
+	// agent started as root must not leave root-owned mail that the IMAP
+	// server, running as the mail user, cannot read).
+	Owner *Owner
 }
 
 func (m *Maildir) perm() filePerm {
-	p := filePerm{dir: m.DirPerm, file: m.FilePerm}
+	p := filePerm{dir: m.DirPerm, file: m.FilePerm, owner: m.Owner}
 	if p.dir == 0 {
 		p.dir = 0o700
 	}
@@ -71,6 +94,9 @@ func (m *Maildir) Init() error {
 		return fmt.Errorf("maildir: init %q: %w", m.Root, err)
 	}
 	if err := gomaildir.Dir(m.Root).Init(); err != nil {
+		return fmt.Errorf("maildir: init %q: %w", m.Root, err)
+	}
+	if err := m.perm().chown(m.Root, filepath.Join(m.Root, "tmp"), filepath.Join(m.Root, "new"), filepath.Join(m.Root, "cur")); err != nil {
 		return fmt.Errorf("maildir: init %q: %w", m.Root, err)
 	}
 	return nil
@@ -120,6 +146,9 @@ func (m *Maildir) Create(ctx context.Context, f Folder) error {
 		return fmt.Errorf("maildir: create %q: %w", f.Name, err)
 	}
 	mf.Close()
+	if err := p.chown(dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "new"), filepath.Join(dir, "cur"), filepath.Join(dir, MaildirFolderFile)); err != nil {
+		return fmt.Errorf("maildir: create %q: %w", f.Name, err)
+	}
 	if err := syncDir(m.Root); err != nil {
 		return fmt.Errorf("maildir: create %q: %w", f.Name, err)
 	}
@@ -172,6 +201,11 @@ func (m *Maildir) Spool(ctx context.Context, r io.Reader) (*Spool, error) {
 		f.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("maildir: spool: %s: %w", op, err)
+	}
+	if o := m.Owner; o != nil {
+		if err := f.Chown(o.UID, o.GID); err != nil {
+			return fail("chown", err)
+		}
 	}
 	buf := make([]byte, 64<<10)
 	n, err := io.CopyBuffer(f, ctxReader{ctx, r}, buf)
@@ -276,7 +310,12 @@ func (s *Spool) copyInto(ctx context.Context, dir, dst string) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.CopyBuffer(f, ctxReader{ctx, src}, make([]byte, 64<<10))
+	if o := s.m.Owner; o != nil {
+		err = f.Chown(o.UID, o.GID)
+	}
+	if err == nil {
+		_, err = io.CopyBuffer(f, ctxReader{ctx, src}, make([]byte, 64<<10))
+	}
 	if err == nil {
 		err = f.Sync()
 	}

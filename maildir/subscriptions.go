@@ -20,7 +20,7 @@ func subscribe(ctx context.Context, root string, perm filePerm, f Folder) error 
 	if f.IsInbox() {
 		return nil
 	}
-	err := updateLocked(ctx, filepath.Join(root, SubscriptionsFile), perm.file, func(old []byte) ([]byte, bool, error) {
+	err := updateLocked(ctx, filepath.Join(root, SubscriptionsFile), perm, func(old []byte) ([]byte, bool, error) {
 		if len(old) > 0 && !bytes.HasPrefix(old, []byte("V\t2\n")) {
 			// A version 1 file (Dovecot before 2.1) names mailboxes with
 			// the namespace separator, which we cannot know: leave it.

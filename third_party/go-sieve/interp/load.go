@@ -109,19 +109,6 @@ func LoadScript(cmdStream []parser.Cmd, opts *Options) (*Script, error) {
 		opts:       opts,
 	}
 
-	// RFC 5228 3.2: require is only allowed at the top, before any other
-	// command.
-	inPreamble := true
-	for _, c := range cmdStream {
-		isRequire := strings.EqualFold(c.Id, "require")
-		if isRequire && !inPreamble {
-			return nil, lexer.ErrorAt(c.Position, "require commands can only be placed at top level at the beginning of the file")
-		}
-		if !isRequire {
-			inPreamble = false
-		}
-	}
-
 	loadedCmds, err := LoadBlock(s, cmdStream)
 	if err != nil {
 		return nil, err
@@ -137,8 +124,10 @@ func LoadBlock(s *Script, cmds []parser.Cmd) ([]Cmd, error) {
 	prev := ""
 	for _, c := range cmds {
 		name := strings.ToLower(c.Id)
+		// RFC 5228 3.2: require is only allowed at the top, before any
+		// other command.
 		switch {
-		case name == "require" && !topLevel:
+		case name == "require" && (!topLevel || (prev != "" && prev != "require")):
 			return nil, lexer.ErrorAt(c.Position, "require commands can only be placed at top level at the beginning of the file")
 		case (name == "elsif" || name == "else") && prev != "if" && prev != "elsif":
 			return nil, lexer.ErrorAt(c.Position, "the %s command must follow an if or elsif command", name)

@@ -121,14 +121,18 @@ func (e *Engine) Compile(name string, src []byte) (*Script, Diagnostics) {
 	if err != nil {
 		return nil, Diagnostics{diagnosticFromError(err)}
 	}
-	if d := e.checkTree(cmds); d.HasErrors() {
-		return nil, d
-	}
+	// Limit errors and the interpreter's (first) error are reported
+	// together, in script order, so the first error shown is the first in
+	// the script, as with Pigeonhole.
+	diags := e.checkTree(cmds)
 	s, err := interp.LoadScript(cmds, &opts.Interp)
 	if err != nil {
-		return nil, append(Diagnostics{diagnosticFromError(err)}, st.warnings...)
+		diags = append(diags, diagnosticFromError(err))
+		diags = append(diags, st.warnings...)
+		sortDiagnostics(diags)
+		return nil, capDiagnostics(diags, e.cfg.Limits.MaxErrors)
 	}
-	diags := st.warnings
+	diags = append(diags, st.warnings...)
 	for _, x := range e.cfg.Extensions {
 		if v, ok := x.(Validator); ok {
 			diags = append(diags, v.Validate(st.uses[x])...)
@@ -160,6 +164,9 @@ func (e *Engine) options(st *compileState) sieve.Options {
 	opts.Interp.MaxRedirects = l.MaxRedirects
 	opts.Interp.MaxVariableCount = l.MaxVariables
 	opts.Interp.MaxVariableLen = l.MaxVariableLen
+	// Pigeonhole accepts names up to 64 characters (RFC 5229 requires at
+	// least 32).
+	opts.Interp.MaxVariableNameLen = 64
 	opts.Interp.SubAddressSep = e.cfg.SubaddressSeparators
 	e.registerExtensions(&opts.Interp, st)
 	return opts

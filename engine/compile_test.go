@@ -205,3 +205,21 @@ func TestCompileMaxDiagnostics(t *testing.T) {
 		t.Errorf("errors = %v", errs)
 	}
 }
+
+// The first error reported is the first in the script, whether it comes
+// from the interpreter or from a limit check.
+func TestCompileErrorOrder(t *testing.T) {
+	l := DefaultLimits()
+	l.MaxMatchWildcards = 2
+	e := New(Config{Limits: l})
+	src := "require \"variables\";\nset \"a b\" \"x\";\nif header :matches \"s\" \"***\" { keep; }\n"
+	_, d := e.Compile("t", []byte(src))
+	errs := d.Errors()
+	if len(errs) != 2 || errs[0].Line != 2 || errs[1].Line != 3 {
+		t.Fatalf("errors = %v, want line 2 (invalid name) then line 3 (wildcards)", errs)
+	}
+	src = "require \"fileinto\";\nkeep;\nrequire;\nrequire \"x\";\n"
+	if _, d := e.Compile("t", []byte(src)); d.Errors()[0].Line != 3 {
+		t.Fatalf("errors = %v, want the late require at line 3 first", d)
+	}
+}

@@ -20,7 +20,7 @@ type Limits struct {
 	MaxScriptBytes    int           // Pigeonhole: 1 MiB
 	MaxTokens         int           // lexer tokens
 	MaxNesting        int           // block and test nesting
-	MaxVariables      int           // distinct variables
+	MaxVariables      int           // distinct variables (Pigeonhole: 255)
 	MaxVariableLen    int           // bytes per variable value
 	MaxMatchWildcards int           // '*' and '?' in one :matches key
 	MaxMatchKeyBytes  int           // bytes in one match key
@@ -39,7 +39,7 @@ func DefaultLimits() Limits {
 		MaxScriptBytes:    1 << 20,
 		MaxTokens:         100000,
 		MaxNesting:        15,
-		MaxVariables:      128,
+		MaxVariables:      255, // Pigeonhole: sieve_variables_max_scope_size
 		MaxVariableLen:    4000,
 		MaxMatchWildcards: 64,
 		MaxMatchKeyBytes:  4096,

@@ -164,11 +164,31 @@ func (m *Maildir) Subscribe(ctx context.Context, f Folder) error {
 // Spool is a message written and fsync'ed in the root's tmp/, ready to be
 // linked into folders.
 type Spool struct {
-	m    *Maildir
-	key  string
-	path string
-	size int64
-	done bool
+	m     *Maildir
+	key   string
+	path  string
+	size  int64
+	vsize int64 // size with CRLF line ends, Dovecot's W= (RFC822.SIZE)
+	done  bool
+}
+
+// vsizeWriter counts bare LFs, which IMAP's CRLF form turns into two bytes.
+type vsizeWriter struct {
+	w      io.Writer
+	bareLF int64
+	lastCR bool
+}
+
+func (v *vsizeWriter) Write(p []byte) (int, error) {
+	for i, c := range p {
+		if c == '\n' && !(i == 0 && v.lastCR || i > 0 && p[i-1] == '\r') {
+			v.bareLF++
+		}
+	}
+	if len(p) > 0 {
+		v.lastCR = p[len(p)-1] == '\r'
+	}
+	return v.w.Write(p)
 }
 
 // ctxReader stops a copy when ctx is done (checked per read).
@@ -208,7 +228,8 @@ func (m *Maildir) Spool(ctx context.Context, r io.Reader) (*Spool, error) {
 		}
 	}
 	buf := make([]byte, 64<<10)
-	n, err := io.CopyBuffer(f, ctxReader{ctx, r}, buf)
+	vw := &vsizeWriter{w: f}
+	n, err := io.CopyBuffer(vw, ctxReader{ctx, r}, buf)
 	if err != nil {
 		return fail("write", err)
 	}
@@ -218,7 +239,7 @@ func (m *Maildir) Spool(ctx context.Context, r io.Reader) (*Spool, error) {
 	if err := f.Close(); err != nil {
 		return fail("close", err)
 	}
-	return &Spool{m: m, key: key, path: path, size: n}, nil
+	return &Spool{m: m, key: key, path: path, size: n, vsize: n + vw.bareLF}, nil
 }
 
 // Size is the message size in bytes.
@@ -274,7 +295,8 @@ func (s *Spool) Deliver(ctx context.Context, f Folder, flags Flags) (Delivered, 
 			res.Dropped = full
 		}
 	}
-	sub, name := "new", s.key+",S="+strconv.FormatInt(s.size, 10)
+	// S= and W= let Dovecot answer RFC822.SIZE without reading the file.
+	sub, name := "new", s.key+",S="+strconv.FormatInt(s.size, 10)+",W="+strconv.FormatInt(s.vsize, 10)
 	if info != "" {
 		b := []byte(info)
 		sort.Slice(b, func(i, j int) bool { return b[i] < b[j] })

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -69,8 +70,8 @@ func TestSpoolDeliver(t *testing.T) {
 	if dir := filepath.Dir(d1.Path); dir != filepath.Join(m.Root, "new") {
 		t.Errorf("unflagged copy in %s, want new/", dir)
 	}
-	if !strings.HasSuffix(d1.Path, fmt.Sprintf(",S=%d", len(msg))) {
-		t.Errorf("name %s lacks ,S=<size>", d1.Path)
+	if !strings.HasSuffix(d1.Path, fmt.Sprintf(",S=%d,W=%d", len(msg), len(msg)+strings.Count(msg, "\n"))) {
+		t.Errorf("name %s lacks ,S=<size>,W=<CRLF size>", d1.Path)
 	}
 	if dir := filepath.Dir(d2.Path); dir != filepath.Join(m.Root, ".Lists.Go", "cur") {
 		t.Errorf("flagged copy in %s, want .Lists.Go/cur/", dir)
@@ -257,5 +258,21 @@ func TestExistsNeedsMarker(t *testing.T) {
 	}
 	if ok, _ := m.Exists(Inbox); !ok {
 		t.Fatal("INBOX does not exist after Init")
+	}
+}
+
+func TestVirtualSize(t *testing.T) {
+	for _, msg := range []string{"", "a", "a\nb\n", "a\r\nb\r\n", "mixed\r\nlf\n\n\r\r\n", strings.Repeat("x\r\n", 50000)} {
+		m := newMaildir(t)
+		// Feed it through a reader that splits CR from LF across reads.
+		sp, err := m.Spool(context.Background(), iotest.OneByteReader(strings.NewReader(msg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int64(len(strings.ReplaceAll(strings.ReplaceAll(msg, "\r\n", "\n"), "\n", "\r\n")))
+		if sp.vsize != want || sp.size != int64(len(msg)) {
+			t.Errorf("%q: size %d vsize %d, want %d %d", msg, sp.size, sp.vsize, len(msg), want)
+		}
+		sp.Remove()
 	}
 }

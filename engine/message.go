@@ -215,8 +215,42 @@ func (m *Message) Header() textproto.Header { return m.header }
 // MessageOptions.MaxHeaderBytes, so that later fields are invisible to tests.
 func (m *Message) HeaderTruncated() bool { return m.hdrTrunc }
 
-// HeaderRaw returns the unfolded, undecoded values of the field key.
-func (m *Message) HeaderRaw(key string) []string { return m.header.Values(key) }
+// HeaderRaw returns the undecoded values of the field key, in order,
+// unfolded the way Pigeonhole does before comparing: line breaks removed,
+// a tab that starts a continuation line turned into a space, white space
+// around the value trimmed; any other white space is kept.
+func (m *Message) HeaderRaw(key string) []string {
+	var out []string
+	fs := m.header.FieldsByKey(key)
+	for fs.Next() {
+		raw, err := fs.Raw()
+		if err != nil {
+			out = append(out, fs.Value())
+			continue
+		}
+		out = append(out, unfold(raw))
+	}
+	return out
+}
+
+func unfold(field []byte) string {
+	v := field[bytes.IndexByte(field, ':')+1:]
+	var b strings.Builder
+	b.Grow(len(v))
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\r' && i+1 < len(v) && v[i+1] == '\n':
+		case c == '\n':
+			if i+1 < len(v) && v[i+1] == '\t' {
+				b.WriteByte(' ')
+				i++
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return strings.Trim(b.String(), " \t")
+}
 
 // HeaderGet implements interp.Message: the values of the field key, unfolded
 // and RFC 2047-decoded to UTF-8. Encoded words in an unknown charset are
@@ -231,7 +265,7 @@ func (m *Message) HeaderGet(key string) ([]string, error) {
 	if v, ok := m.decoded[ck]; ok {
 		return v, nil
 	}
-	raw := m.header.Values(ck)
+	raw := m.HeaderRaw(ck)
 	var out []string
 	if len(raw) > 0 {
 		out = make([]string, len(raw))

@@ -49,6 +49,12 @@ func TestHeaderGetDecoded(t *testing.T) {
 		{"raw 8-bit kept", "Subject", "caf\xe9", "caf\xe9"},
 		{"malformed word left alone", "Subject", "=?utf-8?q?not closed", "=?utf-8?q?not closed"},
 		{"folded", "Subject", "a long\n\tsubject line", "a long subject line"},
+		// Unfolding as Pigeonhole's sieve-test does it.
+		{"folded white space kept", "Subject", "a long \n  subject", "a long   subject"},
+		{"inner tab kept", "Subject", "a\tb", "a\tb"},
+		{"bare CR kept", "Subject", "a\rb", "a\rb"},
+		{"trimmed", "Subject", " \t a  \t", "a"},
+		{"folded encoded words", "Subject", "=?utf-8?q?K=C3=B6?=\n =?utf-8?q?ln?=", "Köln"},
 		{"encoded NUL kept", "Subject", "=?utf-8?q?a=00b?=", "a\x00b"},
 		{"raw utf-8", "Subject", "Köln", "Köln"},
 		{"address display name", "From", "=?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@example.org>", "Jürgen Müller <jm@example.org>"},
@@ -67,7 +73,7 @@ func TestHeaderGetDecoded(t *testing.T) {
 				t.Fatalf("HeaderGet(%q) = %q, want [%q]", tc.field, got, tc.want)
 			}
 			// Raw access keeps the encoded form (unfolded).
-			if rv := m.HeaderRaw(tc.field); len(rv) != 1 || strings.Contains(rv[0], "\n") ||
+			if rv := m.HeaderRaw(tc.field); len(rv) != 1 || strings.Contains(rv[0], "\n") || rv[0] != strings.Trim(rv[0], " \t") ||
 				(strings.Contains(tc.value, "=?") && !strings.Contains(rv[0], "=?")) {
 				t.Fatalf("HeaderRaw(%q) = %q", tc.field, rv)
 			}

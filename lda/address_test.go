@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -94,4 +95,33 @@ func TestSafePathPart(t *testing.T) {
 			t.Errorf("safePathPart(%q) = %s", s, why)
 		}
 	}
+}
+
+func FuzzCandidates(f *testing.F) {
+	for _, s := range []string{"alice+lists@example.org", "<a-b-c@x>", "mary-jane+x@Example.ORG", "@x", "a@", "\"q@q\"@x", "../x@y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		local, domain, err := ParseAddress(addr, "default.example")
+		if err != nil {
+			return
+		}
+		cs := Candidates(addr, local, domain, "+-")
+		if len(cs) == 0 || cs[0].Detail != "" {
+			t.Fatalf("Candidates(%q): first is not the whole local part: %+v", addr, cs)
+		}
+		for _, c := range cs {
+			// The user plus separator plus detail is the local part again.
+			if got := c.User + c.Separator + c.Detail; !strings.EqualFold(got, local) {
+				t.Fatalf("Candidates(%q): %q+%q+%q != %q", addr, c.User, c.Separator, c.Detail, local)
+			}
+			if c.Domain != strings.ToLower(c.Domain) {
+				t.Fatalf("domain %q not lower-cased", c.Domain)
+			}
+			// A user that passes safePathPart is one path element.
+			if safePathPart(c.User) == "" && (strings.Contains(c.User, "/") || c.User == ".." || c.User == ".") {
+				t.Fatalf("unsafe user %q accepted", c.User)
+			}
+		}
+	})
 }

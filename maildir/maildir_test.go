@@ -276,3 +276,24 @@ func TestVirtualSize(t *testing.T) {
 		sp.Remove()
 	}
 }
+
+func FuzzParseKeywords(f *testing.F) {
+	for _, s := range []string{"0 Junk\n2 $Forwarded\n", "", "x y\n99 z\n-1 a\n", "0 \n1 a b\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tab := parseKeywords(b)
+		if len(tab) > maxKeywords {
+			t.Fatalf("%d keywords", len(tab))
+		}
+		again := parseKeywords(formatKeywords(tab))
+		if len(again) != len(tab) {
+			t.Fatalf("round trip lost keywords: %v -> %v", tab, again)
+		}
+		for i, k := range tab {
+			if again[i] != k && !strings.ContainsAny(k, "\n") {
+				t.Fatalf("round trip changed %d: %q -> %q", i, k, again[i])
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package sieve
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -108,5 +109,38 @@ func TestLoadAddressChecks(t *testing.T) {
 		if _, err := Load(strings.NewReader(src), DefaultOptions()); err != nil {
 			t.Errorf("%s: %v", src, err)
 		}
+	}
+}
+
+func TestLoadMultipleErrors(t *testing.T) {
+	src := "require [\"nope\", \"fileinto\"];\nfileinto \"a\";\nfoo;\nif true {\n  bar;\n}\nkeep :x;\nstop;\n"
+	opts := DefaultOptions()
+	opts.Interp.MaxErrors = 10
+	_, err := Load(strings.NewReader(src), opts)
+	var le *interp.LoadErrors
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v, want *interp.LoadErrors", err)
+	}
+	var lines []int
+	for _, e := range le.Errs {
+		var x *lexer.Error
+		if !errors.As(e, &x) {
+			t.Fatalf("%v has no position", e)
+		}
+		lines = append(lines, x.Position.Line)
+	}
+	// fileinto was registered despite the unknown "nope": no error at 2.
+	if want := []int{1, 3, 5, 7}; !reflect.DeepEqual(lines, want) {
+		t.Fatalf("error lines %v, want %v (%v)", lines, want, err)
+	}
+	opts.Interp.MaxErrors = 2
+	_, err = Load(strings.NewReader(src), opts)
+	if !errors.As(err, &le) || len(le.Errs) != 2 {
+		t.Fatalf("MaxErrors 2: %v", err)
+	}
+	opts.Interp.MaxErrors = 0
+	_, err = Load(strings.NewReader(src), opts)
+	if errors.As(err, &le) {
+		t.Fatalf("MaxErrors 0 (upstream behaviour) gave several errors: %v", err)
 	}
 }

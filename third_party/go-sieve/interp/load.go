@@ -111,11 +111,43 @@ func LoadScript(cmdStream []parser.Cmd, opts *Options) (*Script, error) {
 
 	loadedCmds, err := LoadBlock(s, cmdStream)
 	if err != nil {
+		if len(s.loadErrs) > 0 {
+			return nil, &LoadErrors{Errs: append(s.loadErrs, err)}
+		}
 		return nil, err
+	}
+	if len(s.loadErrs) > 0 {
+		return nil, &LoadErrors{Errs: s.loadErrs}
 	}
 	s.cmd = loadedCmds
 
 	return s, nil
+}
+
+// LoadErrors is returned by LoadScript when Options.MaxErrors > 1 and more
+// than one command failed to load. errors.As finds the first *lexer.Error.
+type LoadErrors struct {
+	Errs []error
+}
+
+func (e *LoadErrors) Error() string {
+	msgs := make([]string, len(e.Errs))
+	for i, err := range e.Errs {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e *LoadErrors) Unwrap() []error { return e.Errs }
+
+// recordLoadError keeps err and reports whether loading may go on with the
+// next command (Options.MaxErrors).
+func (s *Script) recordLoadError(err error) bool {
+	if s.opts == nil || len(s.loadErrs)+1 >= s.opts.MaxErrors {
+		return false
+	}
+	s.loadErrs = append(s.loadErrs, err)
+	return true
 }
 
 func LoadBlock(s *Script, cmds []parser.Cmd) ([]Cmd, error) {
@@ -126,16 +158,26 @@ func LoadBlock(s *Script, cmds []parser.Cmd) ([]Cmd, error) {
 		name := strings.ToLower(c.Id)
 		// RFC 5228 3.2: require is only allowed at the top, before any
 		// other command.
+		var err error
 		switch {
 		case name == "require" && (!topLevel || (prev != "" && prev != "require")):
-			return nil, lexer.ErrorAt(c.Position, "require commands can only be placed at top level at the beginning of the file")
+			err = lexer.ErrorAt(c.Position, "require commands can only be placed at top level at the beginning of the file")
 		case (name == "elsif" || name == "else") && prev != "if" && prev != "elsif":
-			return nil, lexer.ErrorAt(c.Position, "the %s command must follow an if or elsif command", name)
+			err = lexer.ErrorAt(c.Position, "the %s command must follow an if or elsif command", name)
 		}
 		prev = name
-		cmd, err := LoadCmd(s, c)
+		var cmd Cmd
+		if err == nil {
+			cmd, err = LoadCmd(s, c)
+			if err != nil {
+				err = fmt.Errorf("LoadCmd %s: %w", c.Id, err)
+			}
+		}
 		if err != nil {
-			return nil, fmt.Errorf("LoadCmd %s: %w", c.Id, err)
+			if s.recordLoadError(err) {
+				continue
+			}
+			return nil, err
 		}
 		if cmd == nil {
 			continue

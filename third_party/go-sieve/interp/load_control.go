@@ -21,6 +21,7 @@ func loadRequire(s *Script, pcmd parser.Cmd) (Cmd, error) {
 		return nil, err
 	}
 
+	unknown := ""
 	for _, ext := range exts {
 		if ext == DovecotTestExtension {
 			if s.opts.T == nil {
@@ -31,9 +32,17 @@ func loadRequire(s *Script, pcmd parser.Cmd) (Cmd, error) {
 		}
 
 		if !s.opts.extensionSupported(ext) {
-			return nil, parser.ErrorAt(pcmd.Position, "unknown Sieve capability '%s'", ext)
+			// Keep going, so the known ones are registered and do not
+			// cause follow-up "missing require" errors.
+			if unknown == "" {
+				unknown = ext
+			}
+			continue
 		}
 		s.extensions[ext] = struct{}{}
+	}
+	if unknown != "" {
+		return nil, parser.ErrorAt(pcmd.Position, "unknown Sieve capability '%s'", unknown)
 	}
 	return nil, nil
 }

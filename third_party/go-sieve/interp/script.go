@@ -20,6 +20,11 @@ type Options struct {
 	MaxVariableNameLen int
 	MaxVariableLen     int
 
+	// MaxErrors > 1 lets loading go on after a command fails, to report
+	// up to MaxErrors errors at once (as *LoadErrors). 0 or 1: stop at the
+	// first error.
+	MaxErrors int
+
 	// SubAddressSep is the set of separator characters for subaddress parsing
 	// (RFC 5233). Each character in the string is treated as a separator.
 	// Defaults to "+" if empty.
@@ -50,6 +55,8 @@ type Script struct {
 
 	// blockDepth is the nesting of the block being loaded (0: top level).
 	blockDepth int
+	// loadErrs collects load errors when Options.MaxErrors > 1.
+	loadErrs []error
 }
 
 var ErrStop = errors.New("interpreter: stop called")

@@ -3,11 +3,13 @@ package interop
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log"
 	"mime"
 	"mime/quotedprintable"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -820,3 +822,132 @@ func TestVacationConformance(t *testing.T) {
 		}
 	})
 }
+
+// ---------------------------------------------------------------------------
+// sieved validates vacation scripts (CHECKSCRIPT/PUTSCRIPT, RFC 5804).
+
+// msRaw is a minimal ManageSieve client for the responses the test reads.
+type msRaw struct {
+	t    *testing.T
+	r    *bufio.Reader
+	w    io.Writer
+	last string // the final OK/NO/BYE response, literal inlined
+}
+
+// response reads lines up to the final OK/NO/BYE line and returns that
+// line with any literal it carries inlined.
+func (c *msRaw) response() string {
+	c.t.Helper()
+	var all strings.Builder
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			c.t.Fatalf("read: %v (so far %q)", err, all.String())
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if i := strings.LastIndexByte(line, '{'); i >= 0 && strings.HasSuffix(line, "}") {
+			if n, err := strconv.Atoi(strings.TrimSuffix(line[i+1:len(line)-1], "+")); err == nil {
+				buf := make([]byte, n)
+				if _, err := io.ReadFull(c.r, buf); err != nil {
+					c.t.Fatal(err)
+				}
+				rest, _ := c.r.ReadString('\n')
+				line = line[:i] + string(buf) + strings.TrimRight(rest, "\r\n")
+			}
+		}
+		all.WriteString(line + "\n")
+		for _, p := range []string{"OK", "NO", "BYE"} {
+			if line == p || strings.HasPrefix(line, p+" ") {
+				c.last = line
+				return all.String()
+			}
+		}
+	}
+}
+
+func (c *msRaw) cmd(format string, args ...any) string {
+	c.t.Helper()
+	fmt.Fprintf(c.w, format+"\r\n", args...)
+	return c.response()
+}
+
+func TestVacationManageSieve(t *testing.T) {
+	bin := binary(t, "sieved")
+	dir := t.TempDir()
+	root := filepath.Join(dir, "sieve")
+	mustMkdir(t, root)
+	passwd := filepath.Join(dir, "passwd")
+	mustWrite(t, passwd, "alice@example.org:{PLAIN}secret\n")
+	port := freePort(t)
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:"+strconv.Itoa(port), "-sieve-root", root,
+		"-users", passwd, "-allow-plaintext")
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	startProcess(t, cmd)
+	waitPort(t, port, 15*time.Second)
+
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &msRaw{t: t, r: bufio.NewReader(conn), w: conn}
+	greeting := c.response()
+	var sieveCap string
+	for _, l := range strings.Split(greeting, "\n") {
+		if strings.HasPrefix(l, `"SIEVE" `) {
+			sieveCap = " " + strings.Trim(strings.TrimPrefix(l, `"SIEVE" `), `"`) + " "
+		}
+	}
+	for _, ext := range []string{"vacation", "vacation-seconds"} {
+		if !strings.Contains(sieveCap, " "+ext+" ") {
+			t.Errorf("SIEVE capability %q lacks %s", sieveCap, ext)
+		}
+	}
+	auth := base64Std("\x00alice@example.org\x00secret")
+	if c.cmd(`AUTHENTICATE "PLAIN" "%s"`, auth); !strings.HasPrefix(c.last, "OK") {
+		t.Fatalf("AUTHENTICATE: %s\nsieved output:\n%s", c.last, out.String())
+	}
+
+	for _, tc := range []struct {
+		name, script string
+		want         string // OK, OK (WARNINGS), NO
+		line         int    // the line the text must mention
+	}{
+		{"plain", "require \"vacation\";\nvacation :days 3 \"away\";\n", "OK", 0},
+		{"days under the minimum", "require \"vacation\";\nvacation :days 0 \"away\";\n", "OK (WARNINGS)", 2},
+		{"roundcube seconds", "require [\"vacation-seconds\"];\n\nvacation :seconds 3600 :subject \"Away\" \"away\";\n", "OK (WARNINGS)", 3},
+		{"days with seconds", "require [\"vacation\", \"vacation-seconds\"];\nvacation :days 1 :seconds 5 \"away\";\n", "NO", 2},
+		{"bad from", "require \"vacation\";\n\nvacation :from \"no address\" \"away\";\n", "NO", 3},
+		{"bad addresses", "require \"vacation\";\nvacation :addresses [\"a@example.org\", \"b\"] \"away\";\n", "NO", 2},
+		{"missing require", "require \"fileinto\";\nvacation \"away\";\n", "NO", 2},
+		{"seconds without vacation-seconds", "require \"vacation\";\nvacation :seconds 60 \"away\";\n", "NO", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			for _, verb := range []string{"CHECKSCRIPT", "PUTSCRIPT \"vac\""} {
+				c.cmd("%s {%d+}\r\n%s", verb, len(tc.script), tc.script)
+				r := c.last
+				got := "NO"
+				switch {
+				case strings.HasPrefix(r, "OK (WARNINGS)"):
+					got = "OK (WARNINGS)"
+				case strings.HasPrefix(r, "OK"):
+					got = "OK"
+				}
+				if got != tc.want {
+					t.Errorf("%s: %q, want %s", verb, r, tc.want)
+				}
+				if tc.line > 0 && !strings.Contains(r, fmt.Sprintf("line %d", tc.line)) {
+					t.Errorf("%s: %q does not name line %d", verb, r, tc.line)
+				}
+			}
+		})
+	}
+	c.t = t
+	c.cmd("LOGOUT")
+}
+
+func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

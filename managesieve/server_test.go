@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -667,4 +669,53 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("Serve returned %v", err)
 	}
 	e.done <- ErrServerClosed // for the cleanup
+}
+
+// syncBuf is a goroutine-safe log sink.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// One log line per login, upload and activation; never a password or a
+// script body.
+func TestLogging(t *testing.T) {
+	var logs syncBuf
+	e := newEnv(t, func(o *Options, _ *storage.Config) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	cl := e.greeted()
+	runSteps(t, cl, []step{
+		{cmd: `AUTHENTICATE "PLAIN" "` + b64("\x00alice@example.org\x00wrongpass") + `"`, status: "NO"},
+		{cmd: `AUTHENTICATE "LOGIN" "` + b64("alice@example.org") + `"` + "\r\n\"" + b64("secret") + `"`, status: "OK"},
+		{cmd: `PUTSCRIPT "s" ` + lit("# BODYMARKER\r\nkeep;"), status: "OK"},
+		{cmd: `PUTSCRIPT "t" ` + lit("# BODYMARKER\r\nfrob;"), status: "NO"},
+		{cmd: `SETACTIVE "s"`, status: "OK"},
+	})
+	cl.send("LOGOUT")
+	cl.response()
+	cl.expectClosed()
+	out := logs.String()
+	for _, secret := range []string{"secret", "wrongpass", b64("secret"), "BODYMARKER"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"msg=\"login failed\"", "msg=login ", "msg=upload ", "msg=\"upload refused\"", "msg=activation "} {
+		if strings.Count(out, want) != 1 {
+			t.Errorf("want one %s line:\n%s", want, out)
+		}
+	}
 }

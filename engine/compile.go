@@ -127,7 +127,7 @@ func (e *Engine) Compile(name string, src []byte) (*Script, Diagnostics) {
 	diags := e.checkTree(cmds)
 	s, err := interp.LoadScript(cmds, &opts.Interp)
 	if err != nil {
-		diags = append(diags, diagnosticFromError(err))
+		diags = append(diags, diagnosticsFromError(err)...)
 		diags = append(diags, st.warnings...)
 		sortDiagnostics(diags)
 		return nil, capDiagnostics(diags, e.cfg.Limits.MaxErrors)
@@ -168,11 +168,35 @@ func (e *Engine) options(st *compileState) sieve.Options {
 	// least 32).
 	opts.Interp.MaxVariableNameLen = 64
 	opts.Interp.SubAddressSep = e.cfg.SubaddressSeparators
+	// Headroom for repeated errors, reported once (diagnosticsFromError).
+	opts.Interp.MaxErrors = 4 * l.MaxErrors
 	e.registerExtensions(&opts.Interp, st)
 	return opts
 }
 
 var posRE = regexp.MustCompile(`(?:^|[\s:])(\d+):(\d+): ?`)
+
+// diagnosticsFromError turns a load error, possibly holding several, into
+// diagnostics. An error repeated word for word (a command used without its
+// require, over and over) is reported once, at its first occurrence, as
+// Pigeonhole does.
+func diagnosticsFromError(err error) Diagnostics {
+	var le *interp.LoadErrors
+	if !errors.As(err, &le) {
+		return Diagnostics{diagnosticFromError(err)}
+	}
+	var out Diagnostics
+	seen := map[string]bool{}
+	for _, x := range le.Errs {
+		d := diagnosticFromError(x)
+		if seen[d.Message] {
+			continue
+		}
+		seen[d.Message] = true
+		out = append(out, d)
+	}
+	return out
+}
 
 // diagnosticFromError turns an interpreter error into a positioned,
 // readable diagnostic.

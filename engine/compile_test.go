@@ -223,3 +223,22 @@ func TestCompileErrorOrder(t *testing.T) {
 		t.Fatalf("errors = %v, want the late require at line 3 first", d)
 	}
 }
+
+func TestCompileSeveralErrors(t *testing.T) {
+	e := New(Config{})
+	src := "require [\"nope\", \"fileinto\"];\nfileinto \"a\";\nfoo;\nif true {\n  reject \"x\";\n  reject \"y\";\n}\nreject \"z\";\nkeep :x;\nstop;\n"
+	_, d := e.Compile("t", []byte(src))
+	var got []int
+	for _, x := range d.Errors() {
+		got = append(got, x.Line)
+	}
+	// The repeated missing require "reject" is reported once; the cap is
+	// Limits.MaxErrors (5).
+	if want := []int{1, 3, 5, 9}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("error lines %v, want %v:\n%s", got, want, d.Format("t", 0))
+	}
+	want := "t: line 1: error: unknown Sieve capability 'nope'.\nt: line 3: error: unknown command 'foo'.\nt: error: validation failed."
+	if f := d.Format("t", 2); f != want {
+		t.Errorf("Format:\n%s\nwant\n%s", f, want)
+	}
+}

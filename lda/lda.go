@@ -47,7 +47,9 @@ func (f ExtensionHandlerFunc) Handle(ctx context.Context, d *Delivery, a engine.
 // Delivery is what an ExtensionHandler sees of the delivery in progress.
 type Delivery struct {
 	Recipient Recipient
-	// Envelope is what the script saw (To keeps the detail).
+	// Envelope is what the script saw: To is the original recipient (-a)
+	// when given, else the final recipient, detail included (Pigeonhole's
+	// choice); Recipient is always the final one.
 	Envelope engine.Envelope
 	// Message is the message (Header, HeaderGet, Open for the exact
 	// bytes); nil when it could not be parsed (then no script ran).
@@ -193,10 +195,16 @@ func (l *LDA) Deliver(ctx context.Context, req Request, r io.Reader) (*Report, e
 		defer msg.Close()
 		d.Message = msg
 	}
+	// Like Pigeonhole under dovecot-lda, the envelope "to" a script tests
+	// is the original recipient (-a) when the MTA gives one, else the
+	// final recipient; either keeps its +detail.
 	d.Envelope = engine.Envelope{
 		From:       l.envelopeSender(req, msg),
 		To:         rcpt.Address,
-		OriginalTo: req.OriginalRecipient,
+		OriginalTo: strings.Trim(strings.TrimSpace(req.OriginalRecipient), "<>"),
+	}
+	if d.Envelope.OriginalTo != "" {
+		d.Envelope.To = d.Envelope.OriginalTo
 	}
 
 	// 2. Run the script.

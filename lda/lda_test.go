@@ -112,6 +112,7 @@ func (e *env) files(msg string) []string {
 func TestDeliverScripts(t *testing.T) {
 	for _, tc := range []struct {
 		name, script, rcpt string
+		orig               string
 		msg                string
 		want               []string // files, see env.files
 		problem            bool     // ScriptProblem expected
@@ -137,6 +138,9 @@ func TestDeliverScripts(t *testing.T) {
 		{name: "envelope to keeps the detail", rcpt: "alice+lists@example.org",
 			script: `require ["envelope", "fileinto"]; if envelope :is "to" "alice+lists@example.org" { fileinto "Seen"; }`,
 			want:   []string{".Seen/new"}},
+		{name: "envelope to is the original recipient when given (Pigeonhole)", rcpt: "alice@example.org", orig: "<info+sales@example.org>",
+			script: `require ["envelope", "subaddress", "fileinto"]; if envelope :detail "to" "sales" { fileinto "Sales"; }`,
+			want:   []string{".Sales/new"}},
 		{name: "header test", script: `require "fileinto"; if header :contains "subject" "hello" { fileinto "Hello"; }`,
 			want: []string{".Hello/new"}},
 		{name: "flags", script: `require ["imap4flags", "fileinto"]; addflag "\\Seen"; fileinto :flags ["\\Flagged", "$Work"] "F"; keep;`,
@@ -153,7 +157,7 @@ func TestDeliverScripts(t *testing.T) {
 			if tc.msg != "" {
 				msg = tc.msg
 			}
-			rep, err := e.deliver(Request{Recipient: tc.rcpt}, msg)
+			rep, err := e.deliver(Request{Recipient: tc.rcpt, OriginalRecipient: tc.orig}, msg)
 			if err != nil {
 				t.Fatalf("Deliver: %v\n%s", err, e.logs)
 			}

@@ -12,7 +12,8 @@ Usage: sieve-lda [-c CONFIG] [-d RECIPIENT] [-f SENDER] [-a ORIGINAL] [-m MAILBO
   -f SENDER     envelope sender ("" or "<>" for the null sender); default:
                 $SENDER from the MTA, else the Return-Path header
   -a ORIGINAL   original recipient (before aliasing); default:
-                $ORIGINAL_RECIPIENT when set
+                $ORIGINAL_RECIPIENT when set. As with dovecot-lda, this is
+                what the script's envelope "to" tests when given
   -m MAILBOX    mailbox for keep instead of INBOX (e.g. "Lists/Go")
   -e            when the script rejects, print the reason and exit 77 so the
                 MTA bounces, instead of sending a rejection notice ourselves

@@ -792,3 +792,32 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// The delivery agent's use: spool stdin once, run the script, deliver the
+// exact bytes.
+func ExampleNewMessage() {
+	stdin := strings.NewReader("From sender@example.org Mon Jan  1 00:00:00 2024\r\n" +
+		"Subject: =?iso-8859-1?q?Gr=FC=DFe_aus_K=F6ln?=\r\n\r\nHello\r\n")
+	e := New(Config{})
+	msg, err := e.NewMessage(StripMboxFrom(stdin), MessageOptions{TempDir: os.TempDir()})
+	if err != nil {
+		panic(err) // sieve-lda: temporary failure
+	}
+	defer msg.Close()
+
+	script, _ := e.Compile("example", []byte(`require "fileinto";
+if header :contains "subject" "Köln" { fileinto "Köln"; }`))
+	res, err := e.Run(context.Background(), script, Envelope{From: "sender@example.org", To: "bob@example.org"}, msg)
+	if err != nil {
+		panic(err) // sieve-lda: log it and keep
+	}
+	for _, a := range res.Actions {
+		fmt.Println(String(a))
+	}
+	var delivered bytes.Buffer
+	msg.WriteTo(&delivered) // or msg.Open() for an io.ReadSeeker
+	fmt.Println(delivered.Len(), "bytes delivered")
+	// Output:
+	// fileinto "Köln"
+	// 57 bytes delivered
+}

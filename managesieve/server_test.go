@@ -719,3 +719,52 @@ func TestLogging(t *testing.T) {
 		}
 	}
 }
+
+// Many sessions of one user upload and activate at once: every command
+// gets its answer and "active" always names a complete script.
+func TestConcurrentSessions(t *testing.T) {
+	e := newEnv(t)
+	const n = 8
+	errs := make(chan error, n)
+	stop := make(chan struct{})
+	active := filepath.Join(e.root, "example.org", "alice", "active")
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if b, err := os.ReadFile(active); err == nil && !strings.HasSuffix(string(b), "keep;\n") {
+				errs <- errors.New("active resolves to a partial script: " + string(b))
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := e.login()
+			name := "s" + strconv.Itoa(i)
+			body := strings.Repeat("# padding\r\n", 200*i) + "keep;\r\n"
+			for j := 0; j < 5; j++ {
+				for _, cmd := range []string{`PUTSCRIPT "` + name + `" ` + lit(body), `SETACTIVE "` + name + `"`, "LISTSCRIPTS"} {
+					cl.send(cmd)
+					if r := cl.response(); r.status != "OK" {
+						errs <- errors.New(cmd + ": " + r.raw)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+}

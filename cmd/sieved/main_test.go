@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -259,3 +261,54 @@ func contains(ls []string, s string) bool {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestMain lets the test binary play sieved for TestSIGTERM.
+func TestMain(m *testing.M) {
+	if os.Getenv("SIEVED_TEST_AS_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// A real SIGTERM: the idle client gets BYE (TRYLATER), the process exits 0.
+func TestSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users")
+	os.WriteFile(users, []byte("alice@example.org:{PLAIN}secret\n"), 0o600)
+	cmd := exec.Command(os.Args[0], "-listen", "127.0.0.1:0", "-sieve-root", dir, "-users", users, "-allow-plaintext")
+	cmd.Env = append(os.Environ(), "SIEVED_TEST_AS_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	re := regexp.MustCompile(`^sieved: listening on (\S+) `)
+	addr := ""
+	for addr == "" && sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatal("no listening line")
+	}
+	go io.Copy(io.Discard, stdout)
+	c := dial(t, addr)
+	if last, _ := c.cmd(plain("alice@example.org", "secret")); last != `OK "Logged in."` {
+		t.Fatalf("login: %s", last)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if l := c.until(); !strings.HasPrefix(l[len(l)-1], "BYE (TRYLATER)") {
+		t.Errorf("on SIGTERM: %q", l)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}

@@ -270,7 +270,16 @@ func (e *Engine) checkTree(cmds []parser.Cmd) Diagnostics {
 		}
 	}
 	walkTest = func(t parser.Test) {
-		checkMatchArgs(strings.ToLower(t.Id), t.Args)
+		id := strings.ToLower(t.Id)
+		checkMatchArgs(id, t.Args)
+		if id == "header" || id == "address" || id == "exists" {
+			for _, h := range firstStrings(t.Args) {
+				if !strings.Contains(h, "${") && !validFieldName(h) {
+					diags = append(diags, Diagnostic{Line: t.Line, Column: t.Col, Severity: SeverityWarning,
+						Message: fmt.Sprintf("specified header field name '%s' is invalid", h)})
+				}
+			}
+		}
 		for _, sub := range t.Tests {
 			walkTest(sub)
 		}
@@ -296,13 +305,50 @@ func (e *Engine) checkTree(cmds []parser.Cmd) Diagnostics {
 				walkTest(t)
 			}
 			walk(c.Block)
-			if len(diags) >= l.MaxErrors {
+			if len(diags.Errors()) >= l.MaxErrors {
 				return
 			}
 		}
 	}
 	walk(cmds)
 	return diags
+}
+
+// firstStrings returns the first positional string argument of a test,
+// skipping tags and their values.
+func firstStrings(args []parser.Arg) []string {
+	skip := false
+	for _, a := range args {
+		if skip {
+			skip = false
+			continue
+		}
+		switch a := a.(type) {
+		case parser.TagArg:
+			switch strings.ToLower(a.Value) {
+			case "comparator", "value", "count":
+				skip = true
+			}
+		case parser.StringArg:
+			return []string{a.Value}
+		case parser.StringListArg:
+			return a.Value
+		}
+	}
+	return nil
+}
+
+// validFieldName: RFC 5322 2.2, printable US-ASCII except ':'.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 33 || s[i] > 126 || s[i] == ':' {
+			return false
+		}
+	}
+	return true
 }
 
 // countWildcards counts unescaped '*' and '?' in a :matches pattern.

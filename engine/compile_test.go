@@ -242,3 +242,19 @@ func TestCompileSeveralErrors(t *testing.T) {
 		t.Errorf("Format:\n%s\nwant\n%s", f, want)
 	}
 }
+
+func TestCompileWarnings(t *testing.T) {
+	e := New(Config{})
+	src := "# Header test\nif header \"from:\" \"x\" { stop; }\nif exists [\"x-ok\", \"bad name\"] { stop; }\nif header :comparator \"i;octet\" \"subject\" \"a:b\" { stop; }\n"
+	s, d := e.Compile("t", []byte(src))
+	if s == nil {
+		t.Fatalf("refused: %v", d)
+	}
+	w := d.Warnings()
+	if len(w) != 2 || w[0].Line != 2 || !strings.Contains(w[0].Message, "'from:' is invalid") || w[1].Line != 3 || !strings.Contains(w[1].Message, "'bad name'") {
+		t.Errorf("warnings = %v", w)
+	}
+	if f := d.Format("t", 5); !strings.HasPrefix(f, "t: line 2: warning: specified header field name 'from:' is invalid.") || strings.Contains(f, "validation failed") {
+		t.Errorf("Format = %q", f)
+	}
+}

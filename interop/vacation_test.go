@@ -393,12 +393,20 @@ const (
 type vacCase struct {
 	name, desc, from, to, orig, script, message string
 	deliveries                                  int // the message is delivered this many times
+	options                                     []string
 	expect                                      []string
+}
+
+// vacOptions maps a case option to the settings of both tools.
+var vacOptions = map[string]struct{ sieved, pigeonhole string }{
+	"send-from-recipient":    {"send_from_recipient = true", "sieve_vacation_send_from_recipient = yes"},
+	"use-original-recipient": {"use_original_recipient = true", "sieve_vacation_use_original_recipient = yes"},
 }
 
 // parseVacCase reads the format of testdata/conformance/README (header
 // lines "# description", "from:", "to:", plus "original-to:" and
-// "deliveries: N" (deliver the message N times; all replies count); sections
+// "deliveries: N" (deliver the message N times; all replies count) and
+// "options: ..." (settings of both tools, see vacOptions); sections
 // "-- script --", "-- message --", "-- expect --"). The expectation lists
 // "no-reply" and optionally "rule <name>" (the rule sieve-lda must log;
 // Pigeonhole's logs are not compared), or "reply" and lines the normalized
@@ -432,6 +440,13 @@ func parseVacCase(name, text string) (vacCase, error) {
 			c.to = v
 		case k == "original-to":
 			c.orig = v
+		case k == "options":
+			for _, o := range strings.Fields(v) {
+				if _, ok := vacOptions[o]; !ok {
+					return c, fmt.Errorf("%s: unknown option %q", name, o)
+				}
+				c.options = append(c.options, o)
+			}
 		case k == "deliveries":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 5 {
@@ -709,7 +724,11 @@ func (d *vacDovecot) run(t *testing.T, c vacCase) []string {
 	// sendmail_path "~/" is not expanded by Dovecot: point it at this home.
 	conf := filepath.Join(home, "dovecot.conf")
 	b, _ := os.ReadFile(d.conf)
-	mustWrite(t, conf, strings.Replace(string(b), "~/capture.sh", script, 1))
+	text := strings.Replace(string(b), "~/capture.sh", script, 1)
+	for _, o := range c.options {
+		text = strings.Replace(text, "plugin {\n", "plugin {\n  "+vacOptions[o].pigeonhole+"\n", 1)
+	}
+	mustWrite(t, conf, text)
 	if d.cred != nil {
 		chownTree(t, home, int(d.cred.Uid), int(d.cred.Gid))
 	}
@@ -743,7 +762,12 @@ func runSieveLDACase(t *testing.T, c vacCase) []string {
 		t.Fatal(err)
 	}
 	mustMkdir(t, filepath.Join(dir, "out"))
-	site := newVacSite(t, fmt.Sprintf("method = \"sendmail\"\nsendmail_path = %q\nsendmail_args = [\"-i\"]", script), "", c.script)
+	var opts []string
+	for _, o := range c.options {
+		opts = append(opts, vacOptions[o].sieved)
+	}
+	site := newVacSite(t, fmt.Sprintf("method = \"sendmail\"\nsendmail_path = %q\nsendmail_args = [\"-i\"]", script),
+		strings.Join(opts, "\n"), c.script)
 	from := c.from
 	if from == "<>" {
 		from = ""

@@ -36,10 +36,15 @@ func vacationHandler(cfg config.Config) lda.ExtensionHandler {
 			return nil
 		}
 		h := &vacation.Handler{Options: opts, Sender: d.Sender, Logger: d.Log}
+		// The script's envelope "to" is the original recipient when -a is
+		// given; vacation's recipient is the final one (-d), as in
+		// Pigeonhole, and the original one counts only when configured.
+		env := d.Envelope
+		env.To = d.Recipient.Address
 		return h.HandleAction(ctx, vacation.Delivery{
 			Dir:      vacationDir(cfg, d),
 			User:     d.Recipient.Base(),
-			Envelope: d.Envelope,
+			Envelope: env,
 			Header:   d.Message.Header(),
 		}, a)
 	})

@@ -231,7 +231,7 @@ func (m *Maildir) Spool(ctx context.Context, r io.Reader) (*Spool, error) {
 	vw := &vsizeWriter{w: f}
 	n, err := io.CopyBuffer(vw, ctxReader{ctx, r}, buf)
 	if err != nil {
-		return fail("write", err)
+		return fail("copy", err)
 	}
 	if err := f.Sync(); err != nil {
 		return fail("fsync", err)

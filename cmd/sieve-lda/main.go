@@ -158,6 +158,9 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	})
 	defer watchdog.Stop()
 
+	if f, ok := in.(*os.File); ok {
+		in = deadlineReader(ctx, f)
+	}
 	start := time.Now()
 	rep, err := l.Deliver(ctx, req, in)
 	code := lda.ExitCode(err)
@@ -210,4 +213,21 @@ func newLogger(cfg config.Config, stderr io.Writer) (*slog.Logger, func(), error
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(h), closeFn, nil
+}
+
+// deadlineReader makes reads from a pipe (the MTA's usual stdin) end when
+// ctx does: the pipe is switched to non-blocking mode so that Go's poller
+// serves it and a read deadline interrupts a stalled MTA. Anything else
+// (a file from -p, a terminal) is returned as it is; the watchdog covers it.
+func deadlineReader(ctx context.Context, f *os.File) io.Reader {
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return f
+	}
+	if err := syscall.SetNonblock(int(f.Fd()), true); err != nil {
+		return f
+	}
+	pf := os.NewFile(f.Fd(), f.Name())
+	context.AfterFunc(ctx, func() { pf.SetReadDeadline(time.Now()) })
+	return pf
 }

@@ -378,3 +378,41 @@ keep;`)
 		t.Errorf("delivery after kills took %s", time.Since(start))
 	}
 }
+
+// A stalled MTA (stdin open, no data) ends in exit 75 at the configured
+// deadline, with nothing visible in the mailbox.
+func TestStalledInputTimesOut(t *testing.T) {
+	s := newSite(t, "")
+	cfg, _ := os.ReadFile(s.cfg)
+	os.WriteFile(s.cfg, []byte(strings.Replace(string(cfg), "[lda]\n", "[lda]\ntimeout_seconds = 1\n", 1)), 0o600)
+	cmd := exec.Command(ldaBin, "-c", s.cfg, "-d", "alice@example.org", "-f", "bob@example.net")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	io.WriteString(stdin, msg[:20]) // part of the header, then silence
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 75 {
+			t.Fatalf("exit %v, want 75\n%s", err, errb.String())
+		}
+	case <-time.After(8 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("sieve-lda did not give up on a stalled stdin at its deadline")
+	}
+	if got := s.messages(); len(got) != 0 {
+		t.Errorf("messages visible: %v", keys(got))
+	}
+	if !strings.Contains(errb.String(), "deadline") {
+		t.Errorf("reason %q does not mention the deadline", errb.String())
+	}
+}

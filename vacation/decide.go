@@ -167,14 +167,14 @@ func (p Policy) Check(req Request, answered func() (bool, error)) (Decision, err
 	// 7: automatic messages.
 	for _, v := range h.Values("Auto-Submitted") {
 		if v = unfold(v); !strings.EqualFold(v, "no") {
-			return skip(RuleAutoSubmitted, "message from <%s> has Auto-Submitted: %s", sender, v)
+			return skip(RuleAutoSubmitted, "message from <%s> has Auto-Submitted: %s", sender, clip(v))
 		}
 	}
 	// 8: bulk mail.
 	for _, v := range h.Values("Precedence") {
 		switch v = unfold(v); strings.ToLower(v) {
 		case "junk", "bulk", "list":
-			return skip(RulePrecedence, "message from <%s> has Precedence: %s", sender, v)
+			return skip(RulePrecedence, "message from <%s> has Precedence: %s", sender, clip(v))
 		}
 	}
 	// 9: Microsoft's suppression header.
@@ -214,6 +214,14 @@ func (p Policy) Check(req Request, answered func() (bool, error)) (Decision, err
 	}
 	d.ReplyFrom, d.EnvelopeFrom = from, envFrom
 	return d, nil
+}
+
+// clip bounds a header value quoted in a log line.
+func clip(s string) string {
+	if r := []rune(s); len(r) > 80 {
+		return string(r[:80]) + "…"
+	}
+	return s
 }
 
 // ownAddresses are the user's own addresses (without the script's

@@ -18,6 +18,8 @@ Usage: sieve-lda [-c CONFIG] [-d RECIPIENT] [-f SENDER] [-a ORIGINAL] [-m MAILBO
   -e            when the script rejects, print the reason and exit 77 so the
                 MTA bounces, instead of sending a rejection notice ourselves
   -p FILE       read the message from FILE instead of stdin
+  -r ADDRESS    final recipient, used when -d is absent; -o SETTING and -k
+                are accepted for dovecot-lda compatibility and ignored
   --help        this text
 
 Exit status (sysexits): 0 delivered (or discarded/redirected on purpose);

@@ -63,6 +63,14 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	mailbox := fs.String("m", "", "")
 	rejectExit := fs.Bool("e", false, "")
 	msgPath := fs.String("p", "", "")
+	// Accepted so that existing dovecot-lda command lines keep working:
+	// -r (final recipient address) stands in for -d when -d is absent;
+	// -o (Dovecot setting overrides) and -k (keep environment) have no
+	// meaning here and are logged.
+	final := fs.String("r", "", "")
+	var overrides []string
+	fs.Func("o", "", func(v string) error { overrides = append(overrides, v); return nil })
+	fs.Bool("k", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(os.Stdout, usageText)
@@ -93,7 +101,13 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	req := lda.Request{Mailbox: *mailbox, RejectByExit: *rejectExit}
 	req.Recipient = rcpt.v
 	if !rcpt.set {
+		req.Recipient = *final
+	}
+	if req.Recipient == "" {
 		req.Recipient = os.Getenv("RECIPIENT")
+	}
+	if len(overrides) > 0 {
+		log.Warn("ignoring dovecot-lda -o settings; use the sieved configuration file", "settings", strings.Join(overrides, " "))
 	}
 	if req.Recipient == "" {
 		return fail(stderr, lda.ExitUsage, "no recipient: give -d or set RECIPIENT (see --help)")

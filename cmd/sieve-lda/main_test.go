@@ -161,6 +161,7 @@ func TestExitCodes(t *testing.T) {
 		{"reject with -e", []string{"-d", "alice@example.org", "-f", "bob@example.net", "-e"}, nil,
 			strings.Replace(msg, "Subject: test", "Subject: reject me", 1), 77, "Go away."},
 		{"recipient from the environment", nil, []string{"RECIPIENT=alice+x@example.org", "SENDER="}, msg, 0, ""},
+		{"dovecot-lda -r, -o and -k accepted", []string{"-r", "alice@example.org", "-o", "lda_mailbox_autocreate=yes", "-k"}, nil, msg, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s.extraEnv = tc.env

@@ -214,6 +214,9 @@ func (l *LDA) Deliver(ctx context.Context, req Request, r io.Reader) (*Report, e
 
 var errNoMessage = errors.New("no parsed message")
 
+// inMemoryMax is the largest message handed to the engine to keep in memory.
+const inMemoryMax = 256 << 10
+
 // mailOwner returns who must own what a delivery creates when sieve-lda
 // runs as root (an MTA configured without a delivery user): the owner of
 // the Maildir root, or of its parent when the root is still to be created.
@@ -245,7 +248,13 @@ func (l *LDA) openMessage(sp *maildir.Spool, md *maildir.Maildir) (*engine.Messa
 	}
 	// Large messages are re-spooled by the engine into an unlinked file
 	// next to ours (same file system as the mail, not a RAM-backed /tmp).
-	return l.Engine.NewMessage(f, engine.MessageOptions{TempDir: md.Root + "/tmp"})
+	// A message we know to be large goes straight to the engine's file
+	// spool instead of first filling its in-memory read-ahead.
+	opt := engine.MessageOptions{TempDir: md.Root + "/tmp"}
+	if sp.Size() > inMemoryMax {
+		opt.MemoryLimit = -1
+	}
+	return l.Engine.NewMessage(f, opt)
 }
 
 // envelopeSender is -f when given, else the Return-Path the MTA added.

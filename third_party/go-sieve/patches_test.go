@@ -144,3 +144,56 @@ func TestLoadMultipleErrors(t *testing.T) {
 		t.Fatalf("MaxErrors 0 (upstream behaviour) gave several errors: %v", err)
 	}
 }
+
+func TestStopKeepsImplicitKeep(t *testing.T) {
+	s, err := Load(strings.NewReader(`stop; discard;`), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewRuntimeData(s, interp.DummyPolicy{}, interp.EnvelopeStatic{}, interp.MessageStatic{Header: &textproto.Header{}})
+	if err := s.Execute(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if want := []interp.AppliedAction{interp.ActionKeep{Implicit: true}}; !reflect.DeepEqual(d.AppliedActions, want) {
+		t.Fatalf("actions %#v, want the implicit keep", d.AppliedActions)
+	}
+}
+
+func TestAddressLenient(t *testing.T) {
+	h := textproto.Header{}
+	h.Add("Sender", "root")
+	h.Add("Cc", "bad address here, c@d.org")
+	cases := map[string]bool{
+		`if address :all :is "sender" "root" { discard; }`:       true,
+		`if address :localpart :is "sender" "root" { discard; }`: false,
+		`if address :all :is "cc" "c@d.org" { discard; }`:        true,
+		`if address :all :contains "cc" "bad" { discard; }`:      false,
+		`if address :is ["sender", "cc"] "c@d.org" { discard; }`: true,
+	}
+	for src, discard := range cases {
+		s, err := Load(strings.NewReader(src), DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := NewRuntimeData(s, interp.DummyPolicy{}, interp.EnvelopeStatic{}, interp.MessageStatic{Header: &h})
+		if err := s.Execute(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		_, got := d.AppliedActions[0].(interp.ActionDiscard)
+		if got != discard {
+			t.Errorf("%s: discard = %v, want %v", src, got, discard)
+		}
+	}
+}
+
+func TestRequireUnknownPosition(t *testing.T) {
+	_, err := Load(strings.NewReader("require [\"fileinto\",\n  \"x-unknown\",\n  \"envelope\"];"), DefaultOptions())
+	var le *lexer.Error
+	if !errors.As(err, &le) || le.Position.Line != 2 {
+		t.Fatalf("err = %v, want line 2", err)
+	}
+	_, err = Load(strings.NewReader(`if hasflag "\\Seen" { discard; }`), DefaultOptions())
+	if err == nil || !strings.Contains(err.Error(), `missing require "imap4flags"`) {
+		t.Fatalf("hasflag without require: %v", err)
+	}
+}

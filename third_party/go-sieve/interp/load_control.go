@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"github.com/foxcpp/go-sieve/lexer"
 	"github.com/foxcpp/go-sieve/parser"
 )
 
@@ -42,7 +43,7 @@ func loadRequire(s *Script, pcmd parser.Cmd) (Cmd, error) {
 		s.extensions[ext] = struct{}{}
 	}
 	if unknown != "" {
-		return nil, parser.ErrorAt(pcmd.Position, "unknown Sieve capability '%s'", unknown)
+		return nil, parser.ErrorAt(stringPosition(pcmd, unknown), "unknown Sieve capability '%s'", unknown)
 	}
 	return nil, nil
 }
@@ -87,4 +88,25 @@ func loadStop(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	cmd := CmdStop{}
 	err := LoadSpec(s, &Spec{}, pcmd.Position, pcmd.Args, pcmd.Tests, pcmd.Block)
 	return cmd, err
+}
+
+// stringPosition finds where the string value was written among the
+// arguments of cmd (a multi-line require list reports the offending line),
+// falling back to the command's position.
+func stringPosition(cmd parser.Cmd, value string) lexer.Position {
+	for _, a := range cmd.Args {
+		switch a := a.(type) {
+		case parser.StringArg:
+			if a.Value == value {
+				return a.Position
+			}
+		case parser.StringListArg:
+			for i, v := range a.Value {
+				if v == value && i < len(a.Positions) {
+					return a.Positions[i]
+				}
+			}
+		}
+	}
+	return cmd.Position
 }

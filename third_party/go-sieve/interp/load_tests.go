@@ -285,6 +285,9 @@ func loadSizeTest(s *Script, test parser.Test) (Test, error) {
 }
 
 func loadHasFlagTest(s *Script, test parser.Test) (Test, error) {
+	if !s.RequiresExtension("imap4flags") {
+		return nil, missingRequire(test.Position, "imap4flags")
+	}
 	loaded := HasFlagTest{matcherTest: newMatcherTest()}
 	var key, arg1, arg2 []string
 	err := LoadSpec(s, loaded.addSpecTags(&Spec{

@@ -111,7 +111,9 @@ func (s Script) Execute(ctx context.Context, d *RuntimeData) error {
 		}
 		if err := c.Execute(ctx, d); err != nil {
 			if errors.Is(err, ErrStop) {
-				return nil
+				// RFC 5228 3.3: stop ends the script; the implicit
+				// keep still applies.
+				break
 			}
 			return err
 		}

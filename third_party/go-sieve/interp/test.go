@@ -74,18 +74,13 @@ func (a AddressTest) Check(_ context.Context, d *RuntimeData) (bool, error) {
 		}
 
 		for _, value := range values {
-			addrList, err := mail.ParseAddressList(value)
-			if err != nil {
-				return false, nil
-			}
-
-			for _, addr := range addrList {
+			for _, addr := range parseAddressesLenient(value) {
 				if a.isCount() {
 					entryCount++
 					continue
 				}
 
-				ok, err := testAddress(d, a.matcherTest, a.AddressPart, addr.Address)
+				ok, err := testAddress(d, a.matcherTest, a.AddressPart, addr)
 				if err != nil {
 					return false, err
 				}
@@ -473,4 +468,33 @@ func init() {
 	gob.Register(HeaderTest{})
 	gob.Register(NotTest{})
 	gob.Register(SizeTest{})
+}
+
+// parseAddressesLenient returns the addresses of a header value. A value
+// that is not a valid address list no longer makes the whole test false:
+// the valid members of a list are used, and a single invalid address
+// ("Sender: root") is kept whole, so :all still sees it while :localpart
+// and :domain do not match it (as in Pigeonhole).
+func parseAddressesLenient(value string) []string {
+	if list, err := mail.ParseAddressList(value); err == nil {
+		out := make([]string, len(list))
+		for i, a := range list {
+			out[i] = a.Address
+		}
+		return out
+	}
+	parts := strings.Split(value, ",")
+	if len(parts) == 1 {
+		if raw := strings.TrimSpace(value); raw != "" {
+			return []string{raw}
+		}
+		return nil
+	}
+	var out []string
+	for _, p := range parts {
+		if a, err := mail.ParseAddress(p); err == nil {
+			out = append(out, a.Address)
+		}
+	}
+	return out
 }

@@ -24,6 +24,9 @@ func (StringArg) arg() {}
 type StringListArg struct {
 	Value []string
 	lexer.Position
+	// Positions holds the position of each string of Value (same length,
+	// or nil when the list was built by other code).
+	Positions []lexer.Position
 }
 
 func (StringListArg) arg() {}

@@ -105,11 +105,11 @@ func readArguments(s *lexer.Stream, forTest bool, nesting int, opts *Options) ([
 			args = append(args, StringArg{Value: tok.Text, Position: tok.Position})
 		case lexer.ListStart:
 			s.Pop()
-			list, err := readStringList(s)
+			list, positions, err := readStringList(s)
 			if err != nil {
 				return nil, nil, err
 			}
-			args = append(args, StringListArg{Value: list, Position: tok.Position})
+			args = append(args, StringListArg{Value: list, Position: tok.Position, Positions: positions})
 		case lexer.Number:
 			s.Pop()
 			args = append(args, NumberArg{Value: tok.Value * tok.Quantifier.Multiplier(), Position: tok.Position})
@@ -196,33 +196,37 @@ func readTestList(s *lexer.Stream, nesting int, opts *Options) ([]Test, error) {
 	}
 }
 
-func readStringList(s *lexer.Stream) ([]string, error) {
+func readStringList(s *lexer.Stream) ([]string, []lexer.Position, error) {
 	res := []string{}
+	var positions []lexer.Position
 	needString := true
 	for {
 		tok := s.Pop()
 		if tok == nil {
-			return nil, s.ErrAtEnd("expected a string or ']' in the string list, but found end of file")
+			return nil, nil, s.ErrAtEnd("expected a string or ']' in the string list, but found end of file")
 		}
 		switch tok := tok.(type) {
 		case lexer.String:
 			if !needString {
-				return nil, s.Err("expected ',' or ']' in the string list, but found a string")
+				return nil, nil, s.Err("expected ',' or ']' in the string list, but found a string")
 			}
 			res = append(res, tok.Text)
+			if tok.Position.Line != 0 { // not lexed with NoPosition
+				positions = append(positions, tok.Position)
+			}
 			needString = false
 		case lexer.Comma:
 			if needString {
-				return nil, s.Err("expected a string in the string list, but found ','")
+				return nil, nil, s.Err("expected a string in the string list, but found ','")
 			}
 			needString = true
 		case lexer.ListEnd:
 			if needString && len(res) > 0 {
-				return nil, s.Err("expected a string after ',' in the string list, but found ']'")
+				return nil, nil, s.Err("expected a string after ',' in the string list, but found ']'")
 			}
-			return res, nil
+			return res, positions, nil
 		default:
-			return nil, s.Err("expected a string, ',' or ']' in the string list, but found %s", describe(tok))
+			return nil, nil, s.Err("expected a string, ',' or ']' in the string list, but found %s", describe(tok))
 		}
 	}
 }

@@ -27,6 +27,9 @@ type IMAPConfig struct {
 	TLSConfig     *tls.Config   // nil: system roots, ServerName = host of Address
 	Timeout       time.Duration // whole check (dial, TLS, LOGIN); default 15s
 	DefaultDomain string        // for bare logins, as SplitLogin
+	// Dialer dials the server; nil is a plain net.Dialer. Its LocalAddr
+	// picks the source address the IMAP server sees (and rate-limits).
+	Dialer *net.Dialer
 }
 
 // IMAP authenticates by logging in to the existing IMAP server with the
@@ -104,7 +107,10 @@ func (b *IMAP) Authenticate(ctx context.Context, username, password string) (Ide
 		return fmt.Errorf("auth: imap %s: %w: %w", b.cfg.Address, ErrUnavailable, err)
 	}
 
-	var d net.Dialer
+	d := b.cfg.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
 	conn, err := d.DialContext(ctx, "tcp", b.cfg.Address)
 	if err != nil {
 		return Identity{}, unavailable(err)

@@ -417,3 +417,28 @@ func TestStalledInputTimesOut(t *testing.T) {
 		t.Errorf("reason %q does not mention the deadline", errb.String())
 	}
 }
+
+// SIGTERM (an MTA shutting down) during a delivery ends it with 75 and
+// nothing visible.
+func TestSIGTERM(t *testing.T) {
+	s := newSite(t, "")
+	cmd := exec.Command(ldaBin, "-c", s.cfg, "-d", "alice@example.org", "-f", "bob@example.net")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	io.WriteString(stdin, msg[:20])
+	time.Sleep(200 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 75 {
+		t.Fatalf("exit %v, want 75", err)
+	}
+	if got := s.messages(); len(got) != 0 {
+		t.Errorf("messages visible: %v", keys(got))
+	}
+}

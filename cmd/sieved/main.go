@@ -8,7 +8,8 @@
 // override the file:
 //
 //	sieved [-config FILE] [-listen ADDR] [-listen-tls ADDR] [-sieve-root DIR]
-//	       [-users PASSWD-FILE] [-default-domain DOMAIN]
+//	       [-users PASSWD-FILE | -auth-imap HOST:PORT [-auth-imap-security S]]
+//	       [-default-domain DOMAIN]
 //	       [-tls-cert FILE -tls-key FILE] [-allow-plaintext]
 //
 // SIGTERM or SIGINT stops it gracefully: in-flight commands finish, then
@@ -50,7 +51,7 @@ func main() {
 // flags are the command-line settings; empty means "not given".
 type flags struct {
 	config, listen, listenTLS, root, users, defaultDomain string
-	tlsCert, tlsKey, logLevel                             string
+	tlsCert, tlsKey, logLevel, imap, imapSecurity         string
 	allowPlaintext                                        bool
 	set                                                   map[string]bool
 }
@@ -64,6 +65,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.listenTLS, "listen-tls", "", "implicit-TLS `address`")
 	fs.StringVar(&f.root, "sieve-root", "", "script store root `dir`: <dir>/<domain>/<user>/")
 	fs.StringVar(&f.users, "users", "", "Dovecot passwd-file of the users (user@domain:{SCHEME}hash)")
+	fs.StringVar(&f.imap, "auth-imap", "", "check passwords by logging in to this IMAP server (`host:port`) instead of -users")
+	fs.StringVar(&f.imapSecurity, "auth-imap-security", auth.IMAPStartTLS, "-auth-imap connection: starttls, tls, or none (loopback only)")
 	fs.StringVar(&f.defaultDomain, "default-domain", "", "`domain` of a login without @domain")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate chain (PEM `file`)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM `file`)")
@@ -83,7 +86,9 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 // flags are merged.
 type settings struct {
 	cfg           config.Config
-	users         string
+	users         string // passwd-file
+	imap          string // or IMAP server
+	imapSecurity  string
 	defaultDomain string
 	demo          *demoSetup
 }
@@ -96,8 +101,8 @@ func loadSettings(f *flags, stdout io.Writer) (*settings, error) {
 			return nil, err
 		}
 	}
-	st := &settings{cfg: cfg, users: f.users, defaultDomain: f.defaultDomain}
-	if f.config == "" && f.users == "" {
+	st := &settings{cfg: cfg, users: f.users, defaultDomain: f.defaultDomain, imap: f.imap, imapSecurity: f.imapSecurity}
+	if f.config == "" && f.users == "" && f.imap == "" {
 		// README's first command: a self-contained demo.
 		d, err := setupDemo(demoDir, stdout)
 		if err != nil {
@@ -136,8 +141,11 @@ func loadSettings(f *flags, stdout io.Writer) (*settings, error) {
 	if err := st.cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if st.users == "" {
-		return nil, errors.New("no users: give -users PASSWD-FILE")
+	switch {
+	case st.users == "" && st.imap == "":
+		return nil, errors.New("no users: give -users PASSWD-FILE or -auth-imap HOST:PORT")
+	case st.users != "" && st.imap != "":
+		return nil, errors.New("-users and -auth-imap exclude each other")
 	}
 	return st, nil
 }
@@ -236,7 +244,12 @@ func serve(ctx context.Context, st *settings, log *slog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	users, err := auth.NewPasswdFile(st.users, st.defaultDomain, log)
+	var users auth.Backend
+	if st.imap != "" {
+		users, err = auth.NewIMAP(auth.IMAPConfig{Address: st.imap, Security: st.imapSecurity, DefaultDomain: st.defaultDomain})
+	} else {
+		users, err = auth.NewPasswdFile(st.users, st.defaultDomain, log)
+	}
 	if err != nil {
 		return err
 	}

@@ -93,22 +93,19 @@ func (r *reader) readByte() (byte, error) {
 	return b, nil
 }
 
-// readCommand reads one command. Empty lines are skipped. An I/O error is
-// returned as is; a protocol error as *parseError.
+// readCommand reads one command line. An empty line gives (nil, nil): the
+// caller ignores it (clients send a stray CRLF after literals) and waits
+// for the next command as idle. An I/O error is returned as is; a protocol
+// error as *parseError.
 func (r *reader) readCommand() (*command, error) {
-	for {
-		toks, err := r.readLine("")
-		if err != nil {
-			return nil, err
-		}
-		if len(toks) == 0 {
-			continue
-		}
-		if toks[0].kind != tokAtom {
-			return nil, &parseError{msg: "Expected a command name."}
-		}
-		return &command{name: strings.ToUpper(toks[0].val), args: toks[1:]}, nil
+	toks, err := r.readLine("")
+	if err != nil || len(toks) == 0 {
+		return nil, err
 	}
+	if toks[0].kind != tokAtom {
+		return nil, &parseError{msg: "Expected a command name."}
+	}
+	return &command{name: strings.ToUpper(toks[0].val), args: toks[1:]}, nil
 }
 
 // readLine reads the tokens of one line up to and including its CRLF (a

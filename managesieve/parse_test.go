@@ -66,6 +66,9 @@ func TestParseCommand(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := testReader(tc.in, 100, 100)
 			cmd, err := r.readCommand()
+			for cmd == nil && err == nil { // empty lines
+				cmd, err = r.readCommand()
+			}
 			if tc.err != "" {
 				var pe *parseError
 				if !errors.As(err, &pe) || !strings.Contains(pe.msg, tc.err) || pe.code != tc.code || pe.fatal {
@@ -187,6 +190,9 @@ func FuzzParse(f *testing.F) {
 			}
 			if err != nil {
 				return // EOF or unexpected EOF
+			}
+			if cmd == nil {
+				continue // empty line
 			}
 			if cmd.name == "" || cmd.name != strings.ToUpper(cmd.name) {
 				t.Fatalf("bad command name %q", cmd.name)

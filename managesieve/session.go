@@ -152,7 +152,7 @@ func (s *session) run() {
 			return
 		}
 		if cmd == nil {
-			continue // a refused command was answered
+			continue // an empty line, or a refused command already answered
 		}
 		quit := s.dispatch(cmd)
 		if err := s.flush(); err != nil || quit {
@@ -161,8 +161,8 @@ func (s *session) run() {
 	}
 }
 
-// next waits for and reads the next command. It returns (nil, nil) when a
-// command was refused by the parser and answered here.
+// next waits for and reads the next command. It returns (nil, nil) for an
+// empty line and for a command the parser refused (answered here).
 func (s *session) next() (*command, error) {
 	timeout := s.srv.opts.LoginTimeout
 	if s.user != nil {

@@ -197,3 +197,33 @@ func TestRequireUnknownPosition(t *testing.T) {
 		t.Fatalf("hasflag without require: %v", err)
 	}
 }
+
+func TestNonASCIIKeys(t *testing.T) {
+	h := textproto.Header{}
+	h.Add("Subject", "Treffen in Köln")
+	raw := []byte("Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nwir treffen uns in Köln.\r\n")
+	cases := map[string]bool{
+		`require "body"; if body :text :contains "Köln" { discard; }`:                        true,
+		`require "body"; if body :raw :contains "KÖLN" { discard; }`:                         false, // ASCII-only case folding
+		`require "body"; if body :raw :contains "köln" { discard; }`:                         true,
+		`if header :matches "subject" "*Köln" { discard; }`:                                  true,
+		`if header :matches "subject" "*KÖLN" { discard; }`:                                  false,
+		`if header :matches :comparator "i;octet" "subject" "Treffen in K?ln" { discard; }`:  false, // ? is one octet
+		`if header :matches :comparator "i;octet" "subject" "Treffen in K??ln" { discard; }`: true,
+		`if header :matches "subject" "*Ã*" { discard; }`:                                    false, // no Latin-1 folding of UTF-8 bytes
+	}
+	for src, discard := range cases {
+		s, err := Load(strings.NewReader(src), DefaultOptions())
+		if err != nil {
+			t.Fatal(src, err)
+		}
+		d := NewRuntimeData(s, interp.DummyPolicy{}, interp.EnvelopeStatic{}, interp.MessageStatic{Header: &h, RawMessage: raw})
+		if err := s.Execute(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		_, got := d.AppliedActions[0].(interp.ActionDiscard)
+		if got != discard {
+			t.Errorf("%s: discard = %v, want %v", src, got, discard)
+		}
+	}
+}

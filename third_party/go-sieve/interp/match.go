@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/gob"
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -91,7 +92,7 @@ func (cm *CompiledMatcher) GobDecode(i []byte) error {
 func (cm *CompiledMatcher) restore() error {
 	var err error
 	if cm.Octet {
-		cm.binary, err = binaryregexp.Compile(cm.Regexp)
+		cm.binary, err = compileBinary(cm.Regexp)
 	} else {
 		cm.string, err = regexp.Compile(cm.Regexp)
 	}
@@ -168,8 +169,36 @@ func compileMatcherRegex(regex string, octet bool) (CompiledMatcher, error) {
 	return res, nil
 }
 
+// compileBinary compiles a byte-oriented regexp built from a UTF-8 key.
+// binaryregexp reads its pattern as UTF-8 but matches each rune as ONE
+// byte (Latin-1), so "ö" (U+00F6) would look for the byte 0xF6 and never
+// match UTF-8 text: every non-ASCII key failed. Each byte >= 0x80 is
+// written as an escaped byte, outside case folding (only ASCII folds for
+// i;ascii-casemap).
+func compileBinary(re string) (*binaryregexp.Regexp, error) {
+	ascii := true
+	for i := 0; i < len(re); i++ {
+		if re[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return binaryregexp.Compile(re)
+	}
+	var b strings.Builder
+	for i := 0; i < len(re); i++ {
+		if c := re[i]; c >= 0x80 {
+			fmt.Fprintf(&b, `(?-i:\x%02X)`, c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return binaryregexp.Compile(b.String())
+}
+
 func matchOctet(pattern, value string, caseFold bool) (bool, []string, error) {
-	regex, err := binaryregexp.Compile(patternToRegex(pattern, caseFold))
+	regex, err := compileBinary(patternToRegex(pattern, caseFold))
 	if err != nil {
 		return false, nil, err
 	}

@@ -34,11 +34,13 @@ var errAuthzid = errors.New("managesieve: authorization identity differs from th
 func (s *session) authenticate(mech string, initial []token) result {
 	if mech != mechPlain && mech != mechLogin {
 		s.w.no("", "Unsupported authentication mechanism.")
-		return resDone
+		return resBad
 	}
 	if !s.plaintextAllowed() {
+		// Counted as bad, as Dovecot does: a client that cannot
+		// STARTTLS is disconnected instead of looping.
 		s.w.no(CodeEncryptNeeded, "Plaintext authentication is only allowed over TLS: use STARTTLS.")
-		return resDone
+		return resBad
 	}
 	var (
 		id      Identity
@@ -66,7 +68,7 @@ func (s *session) authenticate(mech string, initial []token) result {
 		var err error
 		if resp, err = base64.StdEncoding.DecodeString(initial[0].val); err != nil {
 			s.w.no("", "Invalid base64 in the initial response.")
-			return resDone
+			return resBad
 		}
 	}
 	for {
@@ -104,7 +106,7 @@ func (s *session) authenticate(mech string, initial []token) result {
 		}
 		if resp, err = base64.StdEncoding.DecodeString(toks[0].val); err != nil {
 			s.w.no("", "Invalid base64 in the SASL response.")
-			return resDone
+			return resBad
 		}
 		if resp == nil {
 			resp = []byte{}

@@ -355,7 +355,16 @@ func TestEncryptNeeded(t *testing.T) {
 		o.TLSConfig = serverTLS(t)
 	})
 	cl := e.greeted()
-	runSteps(t, cl, []step{{cmd: `AUTHENTICATE "PLAIN" "` + b64("\x00alice@example.org\x00secret") + `"`, status: "NO", code: CodeEncryptNeeded}})
+	login := `AUTHENTICATE "PLAIN" "` + b64("\x00alice@example.org\x00secret") + `"`
+	runSteps(t, cl, []step{
+		{cmd: login, status: "NO", code: CodeEncryptNeeded},
+		{cmd: login, status: "NO", code: CodeEncryptNeeded},
+		{cmd: login, status: "NO", code: CodeEncryptNeeded},
+	})
+	// A client that cannot STARTTLS is not left looping.
+	if r := cl.response(); r.status != "BYE" {
+		t.Fatalf("after 3 refused plaintext logins: %s", r.raw)
+	}
 }
 
 func TestStartTLS(t *testing.T) {

@@ -22,7 +22,8 @@
 //
 // Scripts are stored with LF line endings: Put turns every CRLF into LF
 // (clients send CRLF, Exim and most tools want LF); a lone CR is kept. Get and
-// ReadActive return the stored bytes, so with LF line endings. The
+// ReadActive return LF line endings too, also for files Pigeonhole wrote
+// with CRLF (it stores what the client sent), so a caller never sees CRLF. The
 // ManageSieve layer converts LF to CRLF on the wire for GETSCRIPT (RFC 5228
 // section 2.2 defines CRLF as the line break of a script, and every client we
 // test sends CRLF or accepts it), counting the literal length after the
@@ -323,7 +324,11 @@ func (u *UserStore) Get(ctx context.Context, name string) ([]byte, error) {
 	return u.hideHeader(b), nil
 }
 
+// hideHeader turns what is on disk into what a client sees: LF line
+// endings (Pigeonhole stores scripts with the CRLF the client sent) and,
+// with EximCompat, no "# Sieve filter" line.
 func (u *UserStore) hideHeader(b []byte) []byte {
+	b = normalize(b)
 	if u.s.cfg.EximCompat {
 		if rest, ok := bytes.CutPrefix(b, []byte(eximHeader)); ok {
 			return rest

@@ -376,7 +376,7 @@ func TestPigeonholeDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			files := map[string]string{
-				"roundcube.sieve":     "require [\"fileinto\"];\nfileinto \"Junk\";\n",
+				"roundcube.sieve":     "require [\"fileinto\"];\r\nfileinto \"Junk\";\r\n", // Pigeonhole keeps CRLF
 				"roundcube.svbin":     "\x00binary",
 				"managesieve.sieve":   "keep;\n",
 				".dovecot.lda-dupes":  "x",
@@ -407,8 +407,11 @@ func TestPigeonholeDirectory(t *testing.T) {
 				t.Fatalf("List = %+v, want %+v", list, want)
 			}
 			name, b, err := u.ReadActive(ctx)
-			if err != nil || name != "roundcube" || string(b) != files["roundcube.sieve"] {
+			if err != nil || name != "roundcube" || string(b) != "require [\"fileinto\"];\nfileinto \"Junk\";\n" {
 				t.Fatalf("ReadActive = %q, %q, %v", name, b, err)
+			}
+			if b, err := u.Get(ctx, "roundcube"); err != nil || bytes.Contains(b, []byte("\r")) {
+				t.Fatalf("Get = %q, %v; want LF line endings", b, err)
 			}
 			if _, err := u.Get(ctx, "link"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Get through a symlinked script = %v, want ErrNotFound", err)

@@ -47,7 +47,7 @@ if out["login"]:
     out["put_broken"] = {"ok": ok, "error": "" if ok else err(c)}
     out["activate"] = c.setactive("main")
     out["list1"] = listing(c)
-    # getscript joins the lines with "\n" and drops the final line break.
+    # getscript re-joins the lines of the literal with "\n".
     out["get_main"] = c.getscript("main")
     out["havespace"] = c.havespace("next", 1000)
     # The server advertises VERSION, so this is a real RENAMESCRIPT.

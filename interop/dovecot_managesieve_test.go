@@ -137,8 +137,8 @@ var msSessionFuncs = template.FuncMap{
 	// quiet: only the status of a greeting or post-STARTTLS block counts
 	// (the main session compares the capabilities once).
 	"quiet": func(marker string) string { return marker + quietSuffix },
-	"b64":       func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
-	"plain":     func(authz, user, pass string) string { return authz + "\x00" + user + "\x00" + pass },
+	"b64":   func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
+	"plain": func(authz, user, pass string) string { return authz + "\x00" + user + "\x00" + pass },
 	// lit is a non-synchronizing literal, synclit a synchronizing one
 	// (sent at once: ManageSieve servers send no continuation).
 	"lit":     func(s string) string { return fmt.Sprintf("{%d+}\r\n%s", len(s), s) },

@@ -17,7 +17,9 @@ func TestAuthIMAP(t *testing.T) {
 	mem := imapmemserver.New()
 	mem.AddUser(imapmemserver.NewUser("alice@example.org", "secret"))
 	srv := imapserver.New(&imapserver.Options{
-		NewSession:   func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) { return mem.NewSession(), nil, nil },
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
 		InsecureAuth: true,
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")

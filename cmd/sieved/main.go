@@ -66,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.root, "sieve-root", "", "script store root `dir`: <dir>/<domain>/<user>/")
 	fs.StringVar(&f.users, "users", "", "Dovecot passwd-file of the users (user@domain:{SCHEME}hash)")
 	fs.StringVar(&f.imap, "auth-imap", "", "check passwords by logging in to this IMAP server (`host:port`) instead of -users")
-	fs.StringVar(&f.imapSecurity, "auth-imap-security", auth.IMAPStartTLS, "-auth-imap connection: starttls, tls, or none (loopback only)")
+	fs.StringVar(&f.imapSecurity, "auth-imap-security", "", "IMAP connection: starttls (default), tls, or none (loopback only)")
 	fs.StringVar(&f.defaultDomain, "default-domain", "", "`domain` of a login without @domain")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate chain (PEM `file`)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM `file`)")
@@ -85,12 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 // settings is everything run needs, after config file, demo defaults and
 // flags are merged.
 type settings struct {
-	cfg           config.Config
-	users         string // passwd-file
-	imap          string // or IMAP server
-	imapSecurity  string
-	defaultDomain string
-	demo          *demoSetup
+	cfg  config.Config
+	demo *demoSetup // nil unless running the demo
 }
 
 func loadSettings(f *flags, stdout io.Writer) (*settings, error) {
@@ -101,7 +97,8 @@ func loadSettings(f *flags, stdout io.Writer) (*settings, error) {
 			return nil, err
 		}
 	}
-	st := &settings{cfg: cfg, users: f.users, defaultDomain: f.defaultDomain, imap: f.imap, imapSecurity: f.imapSecurity}
+	st := &settings{cfg: cfg}
+	a := &st.cfg.Auth
 	if f.config == "" && f.users == "" && f.imap == "" {
 		// README's first command: a self-contained demo.
 		d, err := setupDemo(demoDir, stdout)
@@ -109,12 +106,24 @@ func loadSettings(f *flags, stdout io.Writer) (*settings, error) {
 			return nil, err
 		}
 		st.demo = d
-		st.users = d.usersFile
-		if st.defaultDomain == "" {
-			st.defaultDomain = demoDomain
-		}
+		a.Backend, a.PasswdFile, a.DefaultDomain = "passwd-file", d.usersFile, demoDomain
 		st.cfg.Storage.Root = d.root
 		st.cfg.Server.AllowPlaintextLoopback = true
+	}
+	if f.set["users"] && f.set["auth-imap"] {
+		return nil, errors.New("-users and -auth-imap exclude each other")
+	}
+	if f.set["users"] {
+		a.Backend, a.PasswdFile = "passwd-file", f.users
+	}
+	if f.set["auth-imap"] {
+		a.Backend, a.IMAPAddress = "imap", f.imap
+	}
+	if f.set["auth-imap-security"] {
+		a.IMAPSecurity = f.imapSecurity
+	}
+	if f.set["default-domain"] {
+		a.DefaultDomain = f.defaultDomain
 	}
 	s := &st.cfg.Server
 	if f.set["listen"] {
@@ -140,12 +149,6 @@ func loadSettings(f *flags, stdout io.Writer) (*settings, error) {
 	}
 	if err := st.cfg.Validate(); err != nil {
 		return nil, err
-	}
-	switch {
-	case st.users == "" && st.imap == "":
-		return nil, errors.New("no users: give -users PASSWD-FILE or -auth-imap HOST:PORT")
-	case st.users != "" && st.imap != "":
-		return nil, errors.New("-users and -auth-imap exclude each other")
 	}
 	return st, nil
 }
@@ -240,20 +243,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func serve(ctx context.Context, st *settings, log *slog.Logger, stdout io.Writer) error {
 	cfg := st.cfg
 	sc := cfg.Server
-	store, err := storage.New(storage.Config{Root: cfg.Storage.Root})
+	store, err := storage.New(cfg.Storage.StoreConfig())
 	if err != nil {
 		return err
 	}
-	var users auth.Backend
-	if st.imap != "" {
-		users, err = auth.NewIMAP(auth.IMAPConfig{Address: st.imap, Security: st.imapSecurity, DefaultDomain: st.defaultDomain})
-	} else {
-		users, err = auth.NewPasswdFile(st.users, st.defaultDomain, log)
-	}
+	users, err := cfg.Auth.Open(log)
 	if err != nil {
 		return err
 	}
 	eng := engine.New(engineConfig(cfg))
+	// The largest script literal accepted: the engine's limit, or the
+	// store's per-script quota when smaller (refused before it is read).
+	maxScript := int64(eng.Limits().MaxScriptBytes)
+	if q := cfg.Storage.MaxScriptSize; q > 0 && q < maxScript {
+		maxScript = q
+	}
 
 	var tlsCfg *tls.Config
 	if sc.TLSCert != "" {
@@ -285,7 +289,7 @@ func serve(ctx context.Context, st *settings, log *slog.Logger, stdout io.Writer
 		MaxBadCommands:         sc.MaxBadCommands,
 		MaxLineLogin:           sc.MaxLineLogin,
 		MaxLine:                sc.MaxLine,
-		MaxScriptBytes:         int64(eng.Limits().MaxScriptBytes),
+		MaxScriptBytes:         maxScript,
 		LoginDelay:             loginDelay,
 		MaxLoginDelay:          sc.MaxLoginDelay,
 	})

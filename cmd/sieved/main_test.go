@@ -231,18 +231,31 @@ func TestConfigFileAndOverride(t *testing.T) {
 	users := filepath.Join(dir, "users")
 	os.WriteFile(users, []byte("alice@example.org:{PLAIN}secret\n"), 0o600)
 	cfg := filepath.Join(dir, "sieved.toml")
-	os.WriteFile(cfg, []byte("[storage]\nroot = \""+filepath.Join(dir, "s")+"\"\n[server]\nlisten = \"127.0.0.1:1\"\nallow_plaintext = true\nimplementation = \"Test\"\n"), 0o644)
-	addr, _, _ := started(t, "-config", cfg, "-users", users, "-listen", "127.0.0.1:0")
+	os.WriteFile(cfg, []byte("[storage]\nroot = \""+filepath.Join(dir, "s")+"\"\nmax_scripts = 1\n"+
+		"[server]\nlisten = \"127.0.0.1:1\"\nallow_plaintext = true\nimplementation = \"Test\"\n"+
+		"[auth]\npasswd_file = \""+users+"\"\ndefault_domain = \"example.org\"\n"), 0o644)
+	// -listen overrides the file; users, quotas and the rest come from it.
+	addr, _, _ := started(t, "-config", cfg, "-listen", "127.0.0.1:0")
 	c := dial(t, addr)
 	_, all := c.cmd("CAPABILITY")
 	if !contains(all, `"IMPLEMENTATION" "Test"`) || !contains(all, `"SASL" "PLAIN LOGIN"`) {
 		t.Errorf("config not applied: %q", all)
+	}
+	if last, _ := c.cmd(plain("alice", "secret")); last != `OK "Logged in."` {
+		t.Fatalf("bare login with default_domain: %s", last)
+	}
+	if last, _ := c.cmd(`PUTSCRIPT "a" "keep;"`); !strings.HasPrefix(last, "OK") {
+		t.Fatalf("PUTSCRIPT: %s", last)
+	}
+	if last, _ := c.cmd(`PUTSCRIPT "b" "keep;"`); !strings.HasPrefix(last, "NO (QUOTA/MAXSCRIPTS)") {
+		t.Errorf("storage quota from the config: %s", last)
 	}
 
 	for _, bad := range [][]string{
 		{"-config", filepath.Join(dir, "missing.toml")},
 		{"-users", users, "-listen", "nonsense"},
 		{"-users", users, "-tls-cert", "x"},
+		{"-users", users, "-auth-imap", "127.0.0.1:143"},
 		{"stray"},
 	} {
 		if code := run(context.Background(), bad, io.Discard, io.Discard); code != 2 {

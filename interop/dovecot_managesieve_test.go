@@ -236,7 +236,7 @@ type msClient struct {
 }
 
 func (m *msClient) send(s string) error {
-	fmt.Fprintf(m.trace, "C: %q\n", s)
+	fmt.Fprintf(m.trace, "C: %s\n", traceQuote(s))
 	_, err := io.WriteString(m.conn, s)
 	return err
 }
@@ -252,6 +252,14 @@ func dialManageSieve(t *testing.T, srv *msServer, tc *msCerts) *msClient {
 	}
 	t.Cleanup(func() { c.Close() })
 	return &msClient{t: t, conn: c, r: bufio.NewReader(c), tc: tc, trace: &strings.Builder{}}
+}
+
+// traceQuote quotes s for a wire trace, eliding the middle of long data.
+func traceQuote(s string) string {
+	if len(s) > 600 {
+		return fmt.Sprintf("%q ...(%d bytes)... %q", s[:300], len(s)-600, s[len(s)-300:])
+	}
+	return strconv.Quote(s)
 }
 
 // readLine reads one response line, literals included, as items.
@@ -324,7 +332,7 @@ func (m *msClient) readLine() ([]msItem, error) {
 		if _, err := io.ReadFull(m.r, buf); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(m.trace, "S: %q\n", buf)
+		fmt.Fprintf(m.trace, "S: %s\n", traceQuote(string(buf)))
 		items = append(items, msItem{str: string(buf), isStr: true})
 		// The line goes on after the literal (often just CRLF).
 	}

@@ -267,7 +267,7 @@ func (u *UserStore) List(ctx context.Context) ([]ScriptInfo, error) {
 		return nil, fmt.Errorf("storage: list: %w", err)
 	}
 	active, err := u.activeName()
-	if err != nil && !errors.Is(err, errActiveNotLink) {
+	if err != nil && !ignorableActive(err) {
 		return nil, fmt.Errorf("storage: list: %w", err)
 	}
 	for i := range list {
@@ -460,7 +460,7 @@ func (u *UserStore) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("storage: delete %q: %w", name, ErrNotFound)
 	}
 	active, err := u.activeName()
-	if err != nil && !errors.Is(err, errActiveNotLink) {
+	if err != nil && !ignorableActive(err) {
 		return fmt.Errorf("storage: delete %q: %w", name, err)
 	}
 	if active == name {
@@ -512,7 +512,7 @@ func (u *UserStore) Rename(ctx context.Context, oldName, newName string) error {
 		return wrap(err)
 	}
 	active, err := u.activeName()
-	if err != nil && !errors.Is(err, errActiveNotLink) {
+	if err != nil && !ignorableActive(err) {
 		return wrap(err)
 	}
 	if active != oldName {
@@ -623,7 +623,17 @@ func (u *UserStore) swapActive(target string) error {
 	return syncDir(u.dir)
 }
 
-var errActiveNotLink = errors.New(`storage: "active" is not a symlink`)
+var (
+	errActiveNotLink = errors.New(`storage: "active" is not a symlink`)
+	errBadActiveLink = errors.New(`storage: "active" does not point to a script in the user directory`)
+)
+
+// ignorableActive reports whether an "active" problem should make List,
+// Delete and Rename treat the user as having no active script (as
+// Pigeonhole does) instead of failing: SETACTIVE then repairs it.
+func ignorableActive(err error) bool {
+	return errors.Is(err, errActiveNotLink) || errors.Is(err, errBadActiveLink)
+}
 
 // Active returns the name of the active script, "" when none.
 func (u *UserStore) Active(ctx context.Context) (string, error) {
@@ -654,17 +664,17 @@ func (u *UserStore) activeName() (string, error) {
 	file := target
 	if filepath.IsAbs(file) {
 		if filepath.Dir(filepath.Clean(file)) != filepath.Clean(u.dir) {
-			return "", fmt.Errorf("active link %q points outside the user directory", target)
+			return "", fmt.Errorf("%w: %q", errBadActiveLink, target)
 		}
 		file = filepath.Base(file)
 	}
 	file = strings.TrimPrefix(file, "./")
 	if strings.Contains(file, "/") {
-		return "", fmt.Errorf("active link %q points outside the user directory", target)
+		return "", fmt.Errorf("%w: %q", errBadActiveLink, target)
 	}
 	name, ok := nameFromFile(file)
 	if !ok {
-		return "", fmt.Errorf("active link %q does not name a script", target)
+		return "", fmt.Errorf("%w: %q", errBadActiveLink, target)
 	}
 	return name, nil
 }
@@ -685,6 +695,10 @@ func (u *UserStore) ReadActive(ctx context.Context) (string, []byte, error) {
 				return "", nil, fmt.Errorf("storage: read active: %w", err)
 			}
 			return "", u.hideHeader(b), nil
+		}
+		if errors.Is(err, errBadActiveLink) {
+			// Never followed; for delivery it is as if none were active.
+			return "", nil, fmt.Errorf("storage: read active: %w: %w", ErrNoActive, err)
 		}
 		if err != nil {
 			return "", nil, fmt.Errorf("storage: read active: %w", err)

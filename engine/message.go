@@ -25,8 +25,10 @@ import (
 // Message is a RFC 5322 message as a Sieve script sees it. It implements
 // go-sieve's interp.Message and interp.BodyMessage.
 //
-// The original bytes are spooled once (in memory up to
-// MessageOptions.MemoryLimit, else to an unlinked temporary file), so the
+// The original bytes are read from a spool: NewMessage makes one (in
+// memory up to MessageOptions.MemoryLimit, else an unlinked temporary
+// file); NewMessageAt uses the caller's (the delivery agent's file in the
+// Maildir's tmp/), so a large message is not copied twice. Either way the
 // delivery agent can deliver exactly what it received (Open, WriteTo) while
 // memory stays bounded for large messages: only the top-level header
 // (MessageOptions.MaxHeaderBytes) and the decoded body parts a body test
@@ -39,7 +41,7 @@ import (
 //
 // A Message is safe for concurrent use. Close releases the spool.
 type Message struct {
-	src       io.ReaderAt // the original bytes: *bytes.Reader or *os.File
+	src       io.ReaderAt // the original bytes: *bytes.Reader, our *os.File or the caller's spool
 	mem       []byte      // the original bytes when kept in memory
 	fileName  string      // spool file still to remove on Close ("" once unlinked)
 	file      *os.File    // non-nil when spooled to disk (closed by its finalizer if leaked)
@@ -50,6 +52,7 @@ type Message struct {
 	hasBody   bool  // a blank line separates header and body
 	hdrTrunc  bool  // the header exceeded MaxHeaderBytes; later fields are ignored
 	limits    Limits
+	maxHeader int64
 	maxPartHd int
 
 	mu       sync.Mutex
@@ -60,13 +63,16 @@ type Message struct {
 	buffered int64 // decoded body bytes held in memory (<= limits.MaxBodyBytes)
 }
 
-// MessageOptions configure NewMessage. The zero value is usable.
+// MessageOptions configure NewMessage and NewMessageAt. The zero value is
+// usable.
 type MessageOptions struct {
-	// TempDir is where a message larger than MemoryLimit is spooled;
-	// "" means os.TempDir(). The file is unlinked as soon as it is created.
+	// TempDir is where NewMessage spools a message larger than
+	// MemoryLimit; "" means os.TempDir(). The file is unlinked as soon as
+	// it is created. NewMessageAt ignores it.
 	TempDir string
-	// MemoryLimit is the largest message kept in memory instead of a
-	// temporary file. 0 means 256 KiB; a negative value always spools.
+	// MemoryLimit is the largest message NewMessage keeps in memory
+	// instead of a temporary file. 0 means 256 KiB; a negative value
+	// always spools. NewMessageAt ignores it.
 	MemoryLimit int64
 	// MaxHeaderBytes bounds the top-level header kept in memory. Fields
 	// past the bound are ignored by tests (the bytes are still delivered).
@@ -97,10 +103,7 @@ func NewMessage(r io.Reader, opt MessageOptions) (*Message, error) {
 	if opt.MemoryLimit == 0 {
 		opt.MemoryLimit = defaultMemoryLimit
 	}
-	if opt.MaxHeaderBytes <= 0 {
-		opt.MaxHeaderBytes = defaultMaxHeaderBytes
-	}
-	m := &Message{limits: fillLimits(opt.Limits), maxPartHd: maxPartHeaderBytes}
+	m := newMessage(opt)
 
 	// Read up to MemoryLimit+1 bytes; a message that fits stays in memory.
 	var buf bytes.Buffer
@@ -130,11 +133,55 @@ func NewMessage(r io.Reader, opt MessageOptions) (*Message, error) {
 		m.src, m.size = f, n
 	}
 
-	if err := m.readTopHeader(opt.MaxHeaderBytes); err != nil {
+	if err := m.readTopHeader(m.maxHeader); err != nil {
 		m.Close()
 		return nil, err
 	}
 	return m, nil
+}
+
+// NewMessageAt is NewMessage for a message the caller has already spooled:
+// the size bytes at the start of r. It parses the header and serves body
+// tests, Open and WriteTo straight from r, with the same bounds as
+// NewMessage; it makes no copy of its own, in memory or on disk
+// (opt.TempDir and opt.MemoryLimit are ignored).
+//
+// r must hold at least size bytes, must not change while the Message is in
+// use and must allow concurrent ReadAt calls (as io.ReaderAt promises and
+// *os.File does). The caller keeps ownership of r: Close does not close it,
+// and r must stay open until the Message is closed.
+//
+// It returns an error only when r cannot be read or is shorter than size.
+func NewMessageAt(r io.ReaderAt, size int64, opt MessageOptions) (*Message, error) {
+	if r == nil || size < 0 {
+		return nil, fmt.Errorf("engine: read message: invalid spool (size %d)", size)
+	}
+	// Check the last byte now: a short spool would otherwise look like a
+	// complete, shorter message to every test and to WriteTo.
+	if size > 0 {
+		var b [1]byte
+		// A ReaderAt may return io.EOF along with the last byte.
+		if n, err := r.ReadAt(b[:], size-1); n != 1 {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("engine: read message: %w", err)
+		}
+	}
+	m := newMessage(opt)
+	m.src, m.size = r, size
+	if err := m.readTopHeader(m.maxHeader); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func newMessage(opt MessageOptions) *Message {
+	if opt.MaxHeaderBytes <= 0 {
+		opt.MaxHeaderBytes = defaultMaxHeaderBytes
+	}
+	return &Message{limits: fillLimits(opt.Limits), maxPartHd: maxPartHeaderBytes, maxHeader: opt.MaxHeaderBytes}
 }
 
 // NewMessage is NewMessage with the engine's limits when opt.Limits is zero.
@@ -143,6 +190,15 @@ func (e *Engine) NewMessage(r io.Reader, opt MessageOptions) (*Message, error) {
 		opt.Limits = e.cfg.Limits
 	}
 	return NewMessage(r, opt)
+}
+
+// NewMessageAt is NewMessageAt with the engine's limits when opt.Limits is
+// zero.
+func (e *Engine) NewMessageAt(r io.ReaderAt, size int64, opt MessageOptions) (*Message, error) {
+	if opt.Limits == (Limits{}) {
+		opt.Limits = e.cfg.Limits
+	}
+	return NewMessageAt(r, size, opt)
 }
 
 func spoolFile(dir string) (*os.File, string, error) {
@@ -159,7 +215,8 @@ func spoolFile(dir string) (*os.File, string, error) {
 	return f, name, nil
 }
 
-// Close releases the spool. Open and body tests fail afterwards.
+// Close releases the spool (a caller's spool given to NewMessageAt is left
+// open). Open and body tests fail afterwards.
 func (m *Message) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

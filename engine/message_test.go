@@ -821,3 +821,262 @@ if header :contains "subject" "Köln" { fileinto "Köln"; }`))
 	// fileinto "Köln"
 	// 57 bytes delivered
 }
+
+// messageAt writes raw to a file and opens it with NewMessageAt, as the
+// delivery agent does with its Maildir spool.
+func messageAt(t testing.TB, raw string, opt MessageOptions) (*Message, *os.File) {
+	t.Helper()
+	path := t.TempDir() + "/spool"
+	if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	m, err := NewMessageAt(f, int64(len(raw)), opt)
+	if err != nil {
+		t.Fatalf("NewMessageAt: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, f
+}
+
+// view is everything a script or the delivery agent can see of a message.
+func view(t *testing.T, m *Message) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "size %d truncated %v\n", m.Size(), m.HeaderTruncated())
+	for _, k := range []string{"subject", "from", "to", "content-type", "x-late", "x-missing"} {
+		v, err := m.HeaderGet(k)
+		fmt.Fprintf(&b, "%s: %q %v raw %q\n", k, v, err, m.HeaderRaw(k))
+	}
+	if r, err := m.BodyRaw(context.Background()); r != nil {
+		body, _ := io.ReadAll(r)
+		fmt.Fprintf(&b, "raw body %q %v\n", body, err)
+	}
+	for _, pat := range [][]string{{""}, {"text"}, {"multipart"}, {"message/rfc822"}} {
+		fmt.Fprintf(&b, "parts %q: %q\n", pat, partsOf(t, m, pat...))
+	}
+	var w bytes.Buffer
+	n, err := m.WriteTo(&w)
+	fmt.Fprintf(&b, "WriteTo %d %v %x\n", n, err, sha256.Sum256(w.Bytes()))
+	return b.String()
+}
+
+// NewMessageAt over the caller's file sees exactly what NewMessage sees,
+// in memory or spooled, with the same bounds.
+func TestNewMessageAtSameView(t *testing.T) {
+	var long strings.Builder
+	long.WriteString("Subject: first\r\n")
+	for i := 0; i < 500; i++ {
+		fmt.Fprintf(&long, "X-Filler-%d: %s\r\n", i, strings.Repeat("x", 200))
+	}
+	long.WriteString("X-Late: late\r\n\r\nbody\r\n")
+	msgs := map[string]string{
+		"multipart":   multipartMsg,
+		"deep":        deepNesting(40),
+		"header only": "Subject: x",
+		"empty":       "",
+		"long header": long.String(),
+		"lf":          "Subject: =?utf-8?q?K=C3=B6ln?=\nTo: a@example.org\n\nline\n",
+	}
+	opt := MessageOptions{MaxHeaderBytes: 16 << 10, Limits: Limits{MaxMIMEDepth: 8, MaxMIMEParts: 20, MaxBodyBytes: 100}}
+	for name, raw := range msgs {
+		t.Run(name, func(t *testing.T) {
+			inMem := view(t, mustMessage(t, raw, opt))
+			spoolOpt := opt
+			spoolOpt.MemoryLimit, spoolOpt.TempDir = -1, t.TempDir()
+			spooled := view(t, mustMessage(t, raw, spoolOpt))
+			at, _ := messageAt(t, raw, opt)
+			if got := view(t, at); got != inMem || got != spooled {
+				t.Fatalf("NewMessageAt sees\n%s\nNewMessage sees\n%s\nspooled\n%s", got, inMem, spooled)
+			}
+		})
+	}
+}
+
+// NewMessageAt makes no copy: no temporary file (a TempDir that does not
+// exist is not used), nothing held in memory, and the caller's file is
+// read, not closed, by Close.
+func TestNewMessageAtNoCopy(t *testing.T) {
+	raw := crlf("Subject: hi\n\n") + strings.Repeat("body line\r\n", 100000) // > 1 MB
+	opt := MessageOptions{TempDir: "/nonexistent/dir", MemoryLimit: -1}
+	if _, err := NewMessage(strings.NewReader(raw), opt); err == nil {
+		t.Fatal("NewMessage spooled into a missing directory")
+	}
+	m, f := messageAt(t, raw, opt)
+	if m.file != nil || m.mem != nil || m.src != io.ReaderAt(f) {
+		t.Fatalf("NewMessageAt copied the message (file %v, %d bytes in memory)", m.file != nil, len(m.mem))
+	}
+	if v, _ := m.HeaderGet("subject"); len(v) != 1 || v[0] != "hi" {
+		t.Fatalf("subject = %q", v)
+	}
+	var w bytes.Buffer
+	if _, err := m.WriteTo(&w); err != nil || w.String() != raw {
+		t.Fatalf("WriteTo: %v, %d bytes", err, w.Len())
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Open(); err == nil {
+		t.Fatal("Open after Close succeeded")
+	}
+	var b [4]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil || string(b[:]) != "Subj" {
+		t.Fatalf("the caller's file after Close: %q, %v", b, err)
+	}
+}
+
+// Parsing the header reads the header (and one line buffer), not the body.
+func TestNewMessageAtReadsHeaderOnly(t *testing.T) {
+	head := crlf("From: a@example.org\nSubject: s\n\n")
+	raw := head + strings.Repeat("x", 4<<20)
+	cr := &countingReaderAt{r: strings.NewReader(raw)}
+	m, err := NewMessageAt(cr, int64(len(raw)), MessageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if v, _ := m.HeaderGet("from"); len(v) != 1 {
+		t.Fatalf("from = %q", v)
+	}
+	if n := cr.n.Load(); n > int64(len(head))+lineBufSize+1 {
+		t.Fatalf("read %d bytes to parse a %d-byte header", n, len(head))
+	}
+}
+
+type errReaderAt struct{}
+
+func (errReaderAt) ReadAt(p []byte, off int64) (int, error) { return 0, fmt.Errorf("disk on fire") }
+
+func TestNewMessageAtErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		r    io.ReaderAt
+		size int64
+		want string
+	}{
+		{"short spool", strings.NewReader("Subject: x\r\n"), 100, "unexpected EOF"},
+		{"read error", errReaderAt{}, 10, "disk on fire"},
+		{"negative size", strings.NewReader(""), -1, "invalid"},
+		{"nil", nil, 0, "invalid"},
+	}
+	for _, tc := range tests {
+		m, err := NewMessageAt(tc.r, tc.size, MessageOptions{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, %v; want an error containing %q", tc.name, m, err, tc.want)
+		}
+	}
+	// Exactly size bytes, and a prefix of a longer source, are fine.
+	for _, size := range []int64{12, 5} {
+		m, err := NewMessageAt(strings.NewReader("Subject: x\r\n"), size, MessageOptions{})
+		if err != nil || m.Size() != size {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		m.Close()
+	}
+}
+
+// The 50 MB bound of TestLargeMessageMemory, reading from the caller's
+// spool file.
+func TestNewMessageAtLargeMessageMemory(t *testing.T) {
+	const size = 50 << 20
+	const budget = 1 << 20
+	path := t.TempDir() + "/spool"
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, err := io.Copy(f, bigMessage(size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+
+	m, err := NewMessageAt(f, n, MessageOptions{Limits: Limits{MaxBodyBytes: budget}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if v, _ := m.HeaderGet("subject"); len(v) != 1 || v[0] != "groß" {
+		t.Fatalf("subject = %q", v)
+	}
+	ctx := context.Background()
+	if parts, err := m.BodyParts(ctx, []string{""}); err != nil || len(parts) != 3 {
+		t.Fatalf("%d parts, %v", len(parts), err)
+	}
+	// Decoding the attachment is TestLargeMessageMemory's (same code once
+	// the spool is open); here the walk over the file and the text part.
+	got := partsOf(t, m, "text")
+	if len(got) != 1 || got[0].content != "find the needle here" {
+		t.Fatalf("text parts %q", got)
+	}
+	h := sha256.New()
+	if _, err := m.WriteTo(h); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 12<<20 {
+		t.Fatalf("allocated %d bytes for a %d-byte message", alloc, size)
+	}
+	if m.buffered > budget {
+		t.Fatalf("buffered %d decoded bytes, budget %d", m.buffered, budget)
+	}
+	want := sha256.New()
+	io.Copy(want, bigMessage(size))
+	if !bytes.Equal(h.Sum(nil), want.Sum(nil)) {
+		t.Fatal("WriteTo differs from the spool")
+	}
+}
+
+func TestEngineNewMessageAtLimits(t *testing.T) {
+	e := New(Config{Limits: Limits{MaxMIMEDepth: 2, MaxMIMEParts: 7}})
+	m, err := e.NewMessageAt(strings.NewReader("Subject: x\r\n\r\n"), 14, MessageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.limits.MaxMIMEDepth != 2 || m.limits.MaxMIMEParts != 7 || m.limits.MaxBodyBytes != DefaultLimits().MaxBodyBytes {
+		t.Fatalf("limits %+v", m.limits)
+	}
+}
+
+// The delivery agent's use with its own spool: the message is written (and
+// fsynced) once into the Maildir's tmp/, the script reads that file, and
+// the same file is then linked into the target folders.
+func ExampleNewMessageAt() {
+	spool, err := os.CreateTemp("", "maildir-tmp-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.Remove(spool.Name())
+	defer spool.Close()
+	size, _ := io.Copy(spool, StripMboxFrom(strings.NewReader("From sender@example.org Mon Jan  1 00:00:00 2024\r\n"+
+		"Subject: =?iso-8859-1?q?Gr=FC=DFe_aus_K=F6ln?=\r\n\r\nHello\r\n")))
+	spool.Sync()
+
+	e := New(Config{})
+	msg, err := e.NewMessageAt(spool, size, MessageOptions{})
+	if err != nil {
+		panic(err) // sieve-lda: implicit keep, the bytes are safe in the spool
+	}
+	defer msg.Close()
+	script, _ := e.Compile("example", []byte(`require "fileinto";
+if header :contains "subject" "Köln" { fileinto "Köln"; }`))
+	res, err := e.Run(context.Background(), script, Envelope{From: "sender@example.org", To: "bob@example.org"}, msg)
+	if err != nil {
+		panic(err) // sieve-lda: log it and keep
+	}
+	for _, a := range res.Actions {
+		fmt.Println(String(a))
+	}
+	fmt.Println(msg.Size(), "bytes to link into the folder")
+	// Output:
+	// fileinto "Köln"
+	// 57 bytes to link into the folder
+}

@@ -393,6 +393,7 @@ func (u *UserStore) Put(ctx context.Context, name string, script []byte) error {
 	if err := u.writeAtomic(fileName(name), data); err != nil {
 		return fmt.Errorf("storage: put %q: %w", name, err)
 	}
+	u.removeStale()
 	return nil
 }
 
@@ -840,7 +841,7 @@ func (u *UserStore) lock(ctx context.Context, create bool) (func(), error) {
 	}
 	unlockMu := func() { <-l.ch; release() }
 
-	f, err := os.OpenFile(filepath.Join(u.dir, lockFile), os.O_RDONLY|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, u.s.cfg.FileMode)
+	f, err := u.openLockFile()
 	if err != nil {
 		unlockMu()
 		return nil, fmt.Errorf("lock: %w", err)
@@ -874,4 +875,46 @@ func (u *UserStore) lock(ctx context.Context, create bool) (func(), error) {
 		f.Close()
 		unlockMu()
 	}, nil
+}
+
+// openLockFile opens (creating it with the configured mode and group the
+// first time) the file all processes flock.
+func (u *UserStore) openLockFile() (*os.File, error) {
+	p := filepath.Join(u.dir, lockFile)
+	const flags = os.O_RDONLY | syscall.O_CLOEXEC | syscall.O_NOFOLLOW
+	f, err := os.OpenFile(p, flags|os.O_CREATE|os.O_EXCL, u.s.cfg.FileMode)
+	if errors.Is(err, fs.ErrExist) {
+		return os.OpenFile(p, flags, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.s.gid >= 0 {
+		_ = f.Chown(-1, u.s.gid)
+	}
+	_ = f.Chmod(u.s.cfg.FileMode)
+	return f, nil
+}
+
+// staleAfter is how old a temporary file must be before Put removes it: a
+// writer that crashed between create and rename left it behind.
+const staleAfter = time.Hour
+
+// removeStale deletes leftover temporary files and links. Called with the
+// user lock held, so no live writer's file is touched (they are younger
+// anyway).
+func (u *UserStore) removeStale() {
+	entries, err := os.ReadDir(u.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasPrefix(n, tmpPrefix) && !strings.HasPrefix(n, tmpLinkPrefx) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleAfter {
+			_ = os.Remove(filepath.Join(u.dir, n))
+		}
+	}
 }

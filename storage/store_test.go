@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -238,6 +239,31 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
+func TestStaleTempFilesRemoved(t *testing.T) {
+	ctx := context.Background()
+	u := newUser(t, Config{})
+	if err := u.Put(ctx, "a", []byte("keep;")); err != nil {
+		t.Fatal(err)
+	}
+	old, fresh := filepath.Join(u.Dir(), tmpPrefix+"crashed"), filepath.Join(u.Dir(), tmpLinkPrefx+"inflight")
+	for _, p := range []string{old, fresh} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-2 * staleAfter)
+	os.Chtimes(old, long, long)
+	if err := u.Put(ctx, "b", []byte("keep;")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("stale temp file kept: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("recent temp file removed: %v", err)
+	}
+}
+
 func TestQuota(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -344,6 +370,7 @@ func TestModesAndGroup(t *testing.T) {
 		mode os.FileMode
 	}{
 		{filepath.Join(u.Dir(), "s.sieve"), 0o640},
+		{filepath.Join(u.Dir(), lockFile), 0o640},
 		{u.Dir(), 0o750 | os.ModeDir},
 		{filepath.Dir(u.Dir()), 0o750 | os.ModeDir},
 	} {

@@ -237,8 +237,8 @@ func (s *session) endOnError(err error) {
 	}
 }
 
-// countBad records a bad command; past the limit it adds a BYE to the
-// response and reports that the session must end.
+// countBad records a bad command; at the limit it answers BYE instead
+// and reports that the session must end.
 func (s *session) countBad() bool {
 	s.bad++
 	limit := s.srv.opts.MaxBadCommandsLogin
@@ -246,6 +246,10 @@ func (s *session) countBad() bool {
 		limit = s.srv.opts.MaxBadCommands
 	}
 	if s.bad >= limit {
+		// Like Pigeonhole, the last bad command gets the BYE instead of
+		// its NO: drop the unsent NO (anything earlier in the command,
+		// such as SASL challenges, was already flushed).
+		s.w.bw.Reset(s.conn())
 		s.w.bye("", "Too many invalid commands.")
 		s.flush()
 		s.log.Warn("disconnected", "reason", "too many invalid commands")

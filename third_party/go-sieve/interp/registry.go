@@ -114,3 +114,14 @@ func DecodeEncodedChars(s string) (string, error) { return decodeEncodedChars(s)
 func CheckVarRefs(script *Script, pos lexer.Position, s string) error {
 	return checkVarRefs(script, pos, s)
 }
+
+// BuiltinCommand returns the interpreter's own loader for a command (nil
+// when there is none), so a loader registered in Options.Commands can wrap
+// it instead of reimplementing it.
+func BuiltinCommand(name string) CommandLoader {
+	l := commands[strings.ToLower(name)]
+	if l == nil {
+		return nil
+	}
+	return l
+}

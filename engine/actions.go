@@ -59,42 +59,45 @@ func (ExtensionAction) actionName() string { return "extension" }
 
 // postProcess applies what RFC 5228 and RFC 5429 leave to the delivery
 // agent: reject conflicts and de-duplication of deliveries.
-func postProcess(in []Action) ([]Action, error) {
-	var rejects int
-	var delivering []string
-	for _, a := range in {
-		switch a := a.(type) {
-		case Reject:
-			rejects++
-		case Keep:
-			if !a.Implicit {
-				delivering = append(delivering, "keep")
-			}
-		case FileInto:
-			delivering = append(delivering, "fileinto")
-		case Redirect:
-			delivering = append(delivering, "redirect")
+//
+// pos[i] is the script position of in[i] (zero when unknown); it may be nil.
+func postProcess(in []Action, pos []position) ([]Action, error) {
+	at := func(i int) position {
+		if i < len(pos) {
+			return pos[i]
 		}
+		return position{}
 	}
-	if rejects > 1 {
-		// RFC 5429 2.1: only one reject/ereject per execution.
-		return nil, &RuntimeError{Msg: "more than one reject/ereject action in one run"}
+	reject := -1
+	for i, a := range in {
+		r, ok := a.(Reject)
+		if !ok {
+			continue
+		}
+		if reject >= 0 {
+			// RFC 5429 2.1: only one reject/ereject per execution.
+			p := at(i)
+			return nil, &RuntimeError{Line: p.line, Column: p.col, Msg: fmt.Sprintf(
+				"duplicate %s action not allowed (the previous one was%s)", rejectName(r), at(reject).suffix())}
+		}
+		reject = i
 	}
-	if rejects == 1 {
+	if reject >= 0 {
 		// RFC 5429 2.1: reject is incompatible with any action that
 		// delivers the message.
-		for _, a := range in {
+		for i, a := range in {
 			if k, ok := a.(Keep); ok && k.Implicit {
 				continue
 			}
 			switch a.(type) {
 			case Keep, FileInto, Redirect:
-				return nil, &RuntimeError{Msg: fmt.Sprintf(
-					"the reject/ereject action conflicts with the %s action, which delivers the message", a.actionName())}
+				p := at(reject)
+				return nil, &RuntimeError{Line: p.line, Column: p.col, Msg: fmt.Sprintf(
+					"the %s action conflicts with the %s action%s, which delivers the message",
+					rejectName(in[reject].(Reject)), a.actionName(), at(i).suffix())}
 			}
 		}
 	}
-	_ = delivering
 
 	// De-duplicate deliveries to the same mailbox (keep = INBOX; "INBOX"
 	// is case-insensitive, RFC 3501 5.1; other names are compared as
@@ -126,6 +129,23 @@ func postProcess(in []Action) ([]Action, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// position is where an action's command is in the script.
+type position struct{ line, col int }
+
+func (p position) suffix() string {
+	if p.line == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" at line %d", p.line)
+}
+
+func rejectName(r Reject) string {
+	if r.Extended {
+		return "ereject"
+	}
+	return "reject"
 }
 
 func deliveryKey(a Action) (string, []string) {

@@ -316,6 +316,9 @@ type extCmd struct {
 
 func (c extCmd) Execute(ctx context.Context, d *interp.RuntimeData) error {
 	rt := runtimeFrom(ctx, d)
+	if rt.state != nil {
+		rt.state.cur = position{c.line, c.col}
+	}
 	if err := c.cmd.Execute(ctx, rt); err != nil {
 		return positioned(err, c.line, c.col, c.name)
 	}
@@ -367,11 +370,15 @@ func (st *compileState) warn(line, col int, msg string) {
 // registerExtensions fills the interpreter registry of opts with the
 // project extensions, bound to one compile.
 func (e *Engine) registerExtensions(opts *interp.Options, st *compileState) {
-	if len(e.cfg.Extensions) == 0 {
-		return
-	}
 	opts.Commands = map[string]interp.CommandLoader{}
 	opts.Tests = map[string]interp.TestLoader{}
+	// Built-in action commands are wrapped to know their position at run
+	// time, for run-time errors ("reject conflicts with keep at line 3").
+	for _, name := range []string{"keep", "discard", "redirect", "reject", "ereject", "fileinto"} {
+		if l := interp.BuiltinCommand(name); l != nil {
+			opts.Commands[name] = positionedBuiltin(l)
+		}
+	}
 	for _, x := range e.cfg.Extensions {
 		opts.Extensions = append(opts.Extensions, x.Names()...)
 		for _, spec := range x.Commands() {
@@ -382,6 +389,29 @@ func (e *Engine) registerExtensions(opts *interp.Options, st *compileState) {
 				opts.Tests[strings.ToLower(spec.Name)] = testLoader(x, spec, st)
 			}
 		}
+	}
+}
+
+// posCmd is a built-in command that records its position when it runs.
+type posCmd struct {
+	cmd       interp.Cmd
+	line, col int
+}
+
+func (c posCmd) Execute(ctx context.Context, d *interp.RuntimeData) error {
+	if base, _ := ctx.Value(runtimeKey{}).(*Runtime); base != nil && base.state != nil {
+		base.state.cur = position{c.line, c.col}
+	}
+	return c.cmd.Execute(ctx, d)
+}
+
+func positionedBuiltin(l interp.CommandLoader) interp.CommandLoader {
+	return func(s *interp.Script, pc parser.Cmd) (interp.Cmd, error) {
+		c, err := l(s, pc)
+		if err != nil || c == nil {
+			return c, err
+		}
+		return posCmd{cmd: c, line: pc.Line, col: pc.Col}, nil
 	}
 }
 

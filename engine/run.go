@@ -59,6 +59,8 @@ type runState struct {
 	limits    Limits
 	actions   int
 	redirects int
+	cur       position   // command being executed, when known
+	positions []position // of each recorded action
 }
 
 // onAction records an action after checking the per-run limits, so that a
@@ -68,7 +70,7 @@ func (st *runState) onAction(ctx context.Context, a interp.AppliedAction, d *int
 	switch x := a.(type) {
 	case interp.ActionRedirect:
 		isRedirect = true
-		addr, err := normalizeAddress(x.Address)
+		addr, err := st.normalizeAddress(x.Address)
 		if err != nil {
 			return err
 		}
@@ -77,7 +79,7 @@ func (st *runState) onAction(ctx context.Context, a interp.AppliedAction, d *int
 	case interp.ActionExtension:
 		if r, ok := x.Value.(Redirect); ok {
 			isRedirect = true
-			addr, err := normalizeAddress(r.Address)
+			addr, err := st.normalizeAddress(r.Address)
 			if err != nil {
 				return err
 			}
@@ -88,16 +90,21 @@ func (st *runState) onAction(ctx context.Context, a interp.AppliedAction, d *int
 	}
 	if keep, ok := a.(interp.ActionKeep); !ok || !keep.Implicit {
 		if st.actions >= st.limits.MaxActions {
-			return &RuntimeError{Msg: fmt.Sprintf("too many actions: the limit is %d per message", st.limits.MaxActions)}
+			return &RuntimeError{Line: st.cur.line, Column: st.cur.col, Msg: fmt.Sprintf("too many actions: the limit is %d per message", st.limits.MaxActions)}
 		}
 	}
 	if isRedirect {
 		if st.redirects >= st.limits.MaxRedirects {
-			return &RuntimeError{Msg: fmt.Sprintf("too many redirects: the limit is %d per message", st.limits.MaxRedirects)}
+			return &RuntimeError{Line: st.cur.line, Column: st.cur.col, Msg: fmt.Sprintf("too many redirects: the limit is %d per message", st.limits.MaxRedirects)}
 		}
 		st.redirects++
 	}
 	st.actions++
+	p := st.cur
+	if keep, ok := a.(interp.ActionKeep); ok && keep.Implicit {
+		p = position{}
+	}
+	st.positions = append(st.positions, p)
 	d.AppliedActions = append(d.AppliedActions, a)
 	return nil
 }
@@ -131,7 +138,7 @@ func (e *Engine) run(ctx context.Context, s *Script, env Envelope, msg *Message)
 		if errors.As(err, &re) {
 			return nil, re
 		}
-		return nil, &RuntimeError{Msg: err.Error(), Err: err}
+		return nil, &RuntimeError{Line: st.cur.line, Column: st.cur.col, Msg: err.Error(), Err: err}
 	}
 	var actions []Action
 	for _, a := range d.AppliedActions {
@@ -141,7 +148,7 @@ func (e *Engine) run(ctx context.Context, s *Script, env Envelope, msg *Message)
 		}
 		actions = append(actions, x)
 	}
-	actions, err := postProcess(actions)
+	actions, err := postProcess(actions, st.positions)
 	if err != nil {
 		return nil, err
 	}
@@ -163,13 +170,13 @@ func (e *Engine) run(ctx context.Context, s *Script, env Envelope, msg *Message)
 // obsolete forms with white space) into the bare address, as Pigeonhole
 // does; an invalid one (possible only through variables, constant ones are
 // refused at compile time) is a runtime error.
-func normalizeAddress(s string) (string, error) {
+func (st *runState) normalizeAddress(s string) (string, error) {
 	a, err := mail.ParseAddress(s)
 	if err != nil {
 		a, err = mail.ParseAddress(strings.Join(strings.Fields(s), ""))
 	}
 	if err != nil {
-		return "", &RuntimeError{Msg: fmt.Sprintf("specified redirect address '%s' is invalid", s), Err: err}
+		return "", &RuntimeError{Line: st.cur.line, Column: st.cur.col, Msg: fmt.Sprintf("specified redirect address '%s' is invalid", s), Err: err}
 	}
 	return a.Address, nil
 }

@@ -91,7 +91,7 @@ func TestRunErrors(t *testing.T) {
 		{"reject and keep", "require \"reject\"; reject \"no\"; keep;", "conflicts with the keep action"},
 		{"reject and fileinto", "require [\"reject\", \"fileinto\"]; fileinto \"INBOX\"; reject \"no\";", "conflicts with the fileinto action"},
 		{"reject and redirect copy", "require [\"reject\", \"copy\"]; redirect :copy \"a@b.c\"; reject \"no\";", "conflicts with the redirect action"},
-		{"two rejects", "require [\"reject\", \"ereject\"]; reject \"a\"; ereject \"b\";", "more than one reject"},
+		{"two rejects", "require [\"reject\", \"ereject\"]; reject \"a\"; ereject \"b\";", "duplicate ereject action not allowed"},
 		{"invalid redirect from variable", "require \"variables\"; set \"a\" \"not valid\"; redirect \"${a}\";", "specified redirect address 'not valid' is invalid"},
 		{"too many redirects", "redirect \"a@x\"; redirect \"b@x\"; redirect \"c@x\";", "too many redirect"},
 		{"too many actions", "require \"fileinto\"; fileinto \"a\"; fileinto \"b\"; fileinto \"c\"; fileinto \"d\"; fileinto \"e\"; fileinto \"f\";", "too many actions"},
@@ -237,6 +237,31 @@ if body :contains "text" { xtest "b"; }`))
 	for i := 0; i < 8; i++ {
 		if err := <-done; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// Run-time errors say where: the conflicting reject and the delivering
+// action, the redirect over the limit.
+func TestRunErrorPositions(t *testing.T) {
+	l := DefaultLimits()
+	l.MaxRedirects = 1
+	e := New(Config{Limits: l})
+	cases := []struct {
+		script string
+		line   int
+		msg    string
+	}{
+		{"require [\"reject\", \"fileinto\"];\nif true {\n  fileinto \"a\";\n}\nreject \"no\";", 5, "the reject action conflicts with the fileinto action at line 3"},
+		{"require \"reject\";\nreject \"a\";\n\nreject \"b\";", 4, "duplicate reject action not allowed (the previous one was at line 2)"},
+		{"redirect \"a@x.org\";\n\nredirect \"b@x.org\";", 3, "too many redirect"},
+		{"require \"variables\";\nset \"a\" \"bad\";\nredirect \"${a}\";", 3, "specified redirect address 'bad' is invalid"},
+	}
+	for _, c := range cases {
+		_, err := runScript(t, e, c.script)
+		var re *RuntimeError
+		if !errors.As(err, &re) || re.Line != c.line || !strings.Contains(re.Msg, c.msg) {
+			t.Errorf("%q: err = %#v, want line %d %q", c.script, err, c.line, c.msg)
 		}
 	}
 }

@@ -30,7 +30,7 @@ func defaultEngine() Engine {
 		MaxScriptBytes:    1 << 20,
 		MaxTokens:         100000,
 		MaxNesting:        15,
-		MaxVariables:      128,
+		MaxVariables:      255,
 		MaxVariableLen:    4000,
 		MaxMatchWildcards: 64,
 		MaxMatchKeyBytes:  4096,

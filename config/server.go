@@ -47,7 +47,7 @@ func defaultServer() Server {
 		LoginTimeout:        3 * time.Minute,
 		IdleTimeout:         30 * time.Minute,
 		MaxBadCommandsLogin: 3,
-		MaxBadCommands:      20,
+		MaxBadCommands:      21,
 		MaxLineLogin:        8192,
 		MaxLine:             65536,
 		LoginDelay:          time.Second,

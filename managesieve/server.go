@@ -48,11 +48,13 @@ type Options struct {
 	LoginTimeout        time.Duration // idle limit before login; default 3m
 	IdleTimeout         time.Duration // idle limit after login; default 30m (never less)
 	WriteTimeout        time.Duration // one response; default 2m
-	MaxBadCommandsLogin int           // before login; default 3
-	MaxBadCommands      int           // after login; default 20
-	MaxLineLogin        int           // bytes per line before login; default 8192
-	MaxLine             int           // bytes per line after login; default 65536
-	MaxScriptBytes      int64         // largest script literal; default 1 MiB
+	// The Nth invalid command gets BYE instead of NO and ends the
+	// session (Pigeonhole: the 3rd before login, the 21st after).
+	MaxBadCommandsLogin int   // before login; default 3
+	MaxBadCommands      int   // after login; default 21
+	MaxLineLogin        int   // bytes per line before login; default 8192
+	MaxLine             int   // bytes per line after login; default 65536
+	MaxScriptBytes      int64 // largest script literal; default 1 MiB
 	// LoginDelay is the delay before answering the first failed login
 	// from an IP; it doubles with each further failure up to
 	// MaxLoginDelay. Defaults 1s and 15s; negative disables.
@@ -80,7 +82,7 @@ func (o *Options) setDefaults() {
 	def(&o.MaxConnections, 1000)
 	def(&o.MaxConnectionsPerIP, 20)
 	def(&o.MaxBadCommandsLogin, 3)
-	def(&o.MaxBadCommands, 20)
+	def(&o.MaxBadCommands, 21)
 	def(&o.MaxLineLogin, 8192)
 	def(&o.MaxLine, 65536)
 	if o.MaxScriptBytes <= 0 {

@@ -514,7 +514,7 @@ func TestLimits(t *testing.T) {
 	t.Run("bad commands after login", func(t *testing.T) {
 		e := newEnv(t)
 		cl := e.login()
-		for i := 0; i < 19; i++ {
+		for i := 0; i < 20; i++ {
 			cl.send("PUTSCRIPT")
 			if r := cl.response(); r.status != "NO" {
 				t.Fatalf("bad command %d: %s", i, r.raw)
@@ -522,7 +522,7 @@ func TestLimits(t *testing.T) {
 		}
 		cl.send(`"junk`)
 		if r := cl.response(); r.status != "BYE" {
-			t.Fatalf("no BYE after 20 bad commands: %s", r.raw)
+			t.Fatalf("no BYE at the 21st bad command: %s", r.raw)
 		}
 	})
 	t.Run("login timeout", func(t *testing.T) {

@@ -176,7 +176,9 @@ func (l *LDA) Deliver(ctx context.Context, req Request, r io.Reader) (*Report, e
 
 	// 1. Spool the message into tmp/ and fsync it: from here on a copy of
 	// the message is on disk, and a full or read-only disk has already
-	// failed (75) before anything else happened.
+	// failed (75) before anything else happened. This is the only time the
+	// message is written: the script reads this file and every folder
+	// gets a hard link to it.
 	sp, err := md.Spool(ctx, engine.StripMboxFrom(r))
 	if err != nil {
 		return nil, errorf(ExitTempFail, err, "cannot write message")
@@ -185,14 +187,14 @@ func (l *LDA) Deliver(ctx context.Context, req Request, r io.Reader) (*Report, e
 
 	d := &Delivery{Recipient: rcpt, MailDir: md.Root, Sender: l.Sender, Log: log,
 		ScriptPath: expand(l.Config.Script, rcpt, l.StorageRoot)}
-	msg, err := l.openMessage(sp, md)
+	msg, closeMsg, err := l.openMessage(sp)
 	if err != nil {
 		// The bytes are safe in the spool; without a parsed message no
 		// script can run: implicit keep.
 		log.Warn("cannot parse message; delivering to INBOX", "err", err)
 		rep.ScriptProblem = "message: " + err.Error()
 	} else {
-		defer msg.Close()
+		defer closeMsg()
 		d.Message = msg
 	}
 	// Like Pigeonhole under dovecot-lda, the envelope "to" a script tests
@@ -214,9 +216,6 @@ func (l *LDA) Deliver(ctx context.Context, req Request, r io.Reader) (*Report, e
 
 var errNoMessage = errors.New("no parsed message")
 
-// inMemoryMax is the largest message handed to the engine to keep in memory.
-const inMemoryMax = 256 << 10
-
 // mailOwner returns who must own what a delivery creates when sieve-lda
 // runs as root (an MTA configured without a delivery user): the owner of
 // the Maildir root, or of its parent when the root is still to be created.
@@ -237,24 +236,29 @@ func mailOwner(root string) *maildir.Owner {
 	return nil
 }
 
-func (l *LDA) openMessage(sp *maildir.Spool, md *maildir.Maildir) (*engine.Message, error) {
+// openMessage hands the spool file itself to the engine, which parses the
+// header and reads body tests from it: no second copy (in memory or in a
+// temporary file) that could fail on its own, e.g. on a nearly full disk,
+// and skip the script. The file stays open until the returned close
+// function has run; the delivery links it meanwhile, which is fine: files
+// in a Maildir never change.
+func (l *LDA) openMessage(sp *maildir.Spool) (*engine.Message, func(), error) {
+	if l.Engine == nil {
+		return nil, nil, errNoMessage
+	}
 	f, err := sp.Open()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.Close()
-	if l.Engine == nil {
-		return nil, errNoMessage
+	msg, err := l.Engine.NewMessageAt(f, sp.Size(), engine.MessageOptions{})
+	if err != nil {
+		f.Close()
+		return nil, nil, err
 	}
-	// Large messages are re-spooled by the engine into an unlinked file
-	// next to ours (same file system as the mail, not a RAM-backed /tmp).
-	// A message we know to be large goes straight to the engine's file
-	// spool instead of first filling its in-memory read-ahead.
-	opt := engine.MessageOptions{TempDir: md.Root + "/tmp"}
-	if sp.Size() > inMemoryMax {
-		opt.MemoryLimit = -1
-	}
-	return l.Engine.NewMessage(f, opt)
+	return msg, func() {
+		msg.Close()
+		f.Close()
+	}, nil
 }
 
 // envelopeSender is -f when given, else the Return-Path the MTA added.

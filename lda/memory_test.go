@@ -53,9 +53,9 @@ func TestLargeMessageAllocationBound(t *testing.T) {
 	}
 	const size = 50 << 20
 	// Measured: about 0.2 MB (the message goes from the reader to the
-	// Maildir spool and from there to the engine's spool through fixed
-	// buffers). The bound leaves room for the race detector, which
-	// disables sync.Pool reuse.
+	// Maildir spool through a fixed buffer; the script reads that file).
+	// The bound leaves room for the race detector, which disables
+	// sync.Pool reuse.
 	const bound = 4 << 20
 	e := newEnv(t, `require ["fileinto", "imap4flags"];
 if header :contains "subject" "big" { fileinto "Big"; }

@@ -7,12 +7,14 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,7 +40,7 @@ type dovecotQuota struct {
 // on a free port of 127.0.0.1 with a private configuration
 // (testdata/managesieve/dovecot.conf.tmpl), the users of the passwd-file
 // passwd, and STARTTLS with the certificate of tc. Scripts of
-// user@domain live in <dir>/home/<domain>/<user>/scripts/.
+// user@domain live in <dir>/sieve/<domain>/<user>/, sieved's layout.
 func startDovecotManageSieve(t *testing.T, passwd string, tc *msCerts, q dovecotQuota) *msServer {
 	t.Helper()
 	dovecot := requirePeer(t, "/usr/sbin/dovecot")
@@ -66,8 +68,11 @@ func startDovecotManageSieve(t *testing.T, passwd string, tc *msCerts, q dovecot
 		}
 	}
 	home := filepath.Join(dir, "home")
-	mustMkdir(t, home)
-	chownTree(t, home, uid, gid)
+	sieveRoot := filepath.Join(dir, "sieve")
+	for _, d := range []string{home, sieveRoot} {
+		mustMkdir(t, d)
+		chownTree(t, d, uid, gid)
+	}
 
 	port := freePort(t)
 	tmpl, err := template.ParseFiles(filepath.Join("testdata", "managesieve", "dovecot.conf.tmpl"))
@@ -76,10 +81,10 @@ func startDovecotManageSieve(t *testing.T, passwd string, tc *msCerts, q dovecot
 	}
 	var conf bytes.Buffer
 	err = tmpl.Execute(&conf, struct {
-		Dir, Cert, Key, Passwd, User string
-		Port                         int
+		Dir, SieveRoot, Cert, Key, Passwd, User string
+		Port                                    int
 		dovecotQuota
-	}{dir, tc.certFile, tc.keyFile, passwd, dovecotMailUser, port, q})
+	}{dir, sieveRoot, tc.certFile, tc.keyFile, passwd, dovecotMailUser, port, q})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,11 +104,13 @@ func startDovecotManageSieve(t *testing.T, passwd string, tc *msCerts, q dovecot
 	})
 	waitPort(t, port, 15*time.Second)
 	return &msServer{
-		name:    "dovecot",
-		port:    port,
-		crlfGet: false, // Pigeonhole stores and returns the uploaded bytes
+		name:      "dovecot",
+		port:      port,
+		crlfGet:   false, // Pigeonhole stores and returns the uploaded bytes
+		sieveRoot: sieveRoot,
+		uid:       uid, gid: gid,
 		scriptDir: func(userName string) string {
-			return filepath.Join(home, msDomain(userName), msLocal(userName), "scripts")
+			return filepath.Join(sieveRoot, msDomain(userName), msLocal(userName))
 		},
 	}
 }
@@ -148,16 +155,20 @@ var msSessionFuncs = template.FuncMap{
 	},
 	"crlf":   func(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") },
 	"repeat": strings.Repeat,
+	// script is a valid script of exactly n bytes (n >= 8), LF only so
+	// that both servers count the same size.
+	"script": func(n int) string { return "keep;\n#" + strings.Repeat("x", n-8) + "\n" },
 }
 
 // readMSSessions parses session.txt.
-func readMSSessions(t *testing.T) (names []string, steps map[string][]msStep) {
+func readMSSessions(t *testing.T) (names []string, profiles map[string]string, steps map[string][]msStep) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "managesieve", "session.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	steps = map[string][]msStep{}
+	profiles = map[string]string{}
 	seen := map[string]bool{}
 	cur := ""
 	for i, line := range strings.Split(string(b), "\n") {
@@ -165,9 +176,14 @@ func readMSSessions(t *testing.T) (names []string, steps map[string][]msStep) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if name, ok := strings.CutPrefix(line, "=== "); ok {
+		if head, ok := strings.CutPrefix(line, "=== "); ok {
+			name, profile, _ := strings.Cut(head, " @")
 			cur = strings.TrimSpace(name)
+			if _, dup := profiles[cur]; dup {
+				t.Fatalf("session.txt:%d: session %s twice", i+1, cur)
+			}
 			names = append(names, cur)
+			profiles[cur] = strings.TrimSpace(profile)
 			continue
 		}
 		parts := strings.SplitN(line, "|", 3)
@@ -185,7 +201,7 @@ func readMSSessions(t *testing.T) (names []string, steps map[string][]msStep) {
 		}
 		steps[cur] = append(steps[cur], st)
 	}
-	return names, steps
+	return names, profiles, steps
 }
 
 // msSessionData is what the session templates see.
@@ -228,7 +244,6 @@ func (it msItem) String() string {
 
 // msClient speaks raw ManageSieve.
 type msClient struct {
-	t     *testing.T
 	conn  net.Conn
 	r     *bufio.Reader
 	tc    *msCerts
@@ -241,17 +256,15 @@ func (m *msClient) send(s string) error {
 	return err
 }
 
-func dialManageSieve(t *testing.T, srv *msServer, tc *msCerts) *msClient {
-	t.Helper()
+func dialManageSieve(srv *msServer, tc *msCerts) (*msClient, error) {
 	// From 127.0.0.2: Dovecot treats a client whose address equals its
 	// own as secure and would offer PLAIN before STARTTLS.
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
 	c, err := d.Dial("tcp", srv.addr())
 	if err != nil {
-		t.Fatalf("dial %s from 127.0.0.2: %v", srv.name, err)
+		return nil, fmt.Errorf("dial %s from 127.0.0.2: %w", srv.name, err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return &msClient{t: t, conn: c, r: bufio.NewReader(c), tc: tc, trace: &strings.Builder{}}
+	return &msClient{conn: c, r: bufio.NewReader(c), tc: tc, trace: &strings.Builder{}}, nil
 }
 
 // traceQuote quotes s for a wire trace, eliding the middle of long data.
@@ -367,10 +380,9 @@ func (m *msClient) readResponse() msResponse {
 
 // step runs one step and returns its result: "STATUS (CODE) extras".
 func (m *msClient) step(st msStep, data msSessionData) string {
-	m.t.Helper()
 	var cmd strings.Builder
 	if err := st.command.Execute(&cmd, data); err != nil {
-		m.t.Fatalf("session.txt:%d: %v", st.line, err)
+		return fmt.Sprintf("session.txt:%d: template: %v", st.line, err)
 	}
 	_ = m.conn.SetDeadline(time.Now().Add(15 * time.Second))
 	c, quiet := strings.CutSuffix(cmd.String(), quietSuffix)
@@ -381,7 +393,9 @@ func (m *msClient) step(st msStep, data msSessionData) string {
 	case tlsMarker:
 		tc := tls.Client(m.conn, m.tc.clientConfig())
 		if err := tc.Handshake(); err != nil {
-			return "TLS handshake failed: " + err.Error()
+			// EOF or a reset, as the race goes: the detail is no result.
+			fmt.Fprintf(m.trace, "TLS handshake: %v\n", err)
+			return "TLS handshake failed"
 		}
 		m.conn = tc
 		m.r = bufio.NewReader(tc)
@@ -416,6 +430,15 @@ func (m *msClient) step(st msStep, data msSessionData) string {
 		verb = ""
 	}
 	return msSummarize(verb, resp, extra)
+}
+
+// sortedValues returns the distinct values of m, sorted.
+func sortedValues(m map[string]string) []string {
+	set := map[string]bool{}
+	for _, v := range m {
+		set[v] = true
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 func msVerb(cmd string) string {
@@ -565,7 +588,7 @@ func TestManageSieveSideBySide(t *testing.T) {
 	const userName, password = "side@example.org", "side secret"
 	passwd := filepath.Join(dir, "passwd")
 	msWritePasswd(t, passwd, map[string]string{userName: password})
-	names, steps := readMSSessions(t)
+	names, profiles, steps := readMSSessions(t)
 	known := readMSKnownDifferences(t)
 
 	type server struct {
@@ -573,27 +596,59 @@ func TestManageSieveSideBySide(t *testing.T) {
 		results map[string]string
 		traces  map[string]string // session -> wire trace
 	}
-	var dv, sv server
-	var wg sync.WaitGroup
-	// Both servers start in parallel; each runs the sessions on its own.
-	dv.srv = startDovecotManageSieve(t, passwd, certs, dovecotQuota{})
-	sv.srv = startSieved(t, passwd, certs)
+	dv := server{results: map[string]string{}, traces: map[string]string{}}
+	sv := server{results: map[string]string{}, traces: map[string]string{}}
 	data := msSessionData{User: userName, Password: password, Good: msGoodScript, Broken: msBrokenScript}
-	for _, s := range []*server{&dv, &sv} {
-		s.results, s.traces = map[string]string{}, map[string]string{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, name := range names {
-				c := dialManageSieve(t, s.srv, certs)
-				for _, st := range steps[name] {
-					s.results[st.key()] = c.step(st, data)
+	// One server pair per profile; the sessions of a profile run in file
+	// order, Dovecot and sieved in parallel.
+	var mu sync.Mutex
+	for _, profile := range sortedValues(profiles) {
+		var dsrv, ssrv *msServer
+		switch profile {
+		case "":
+			dsrv = startDovecotManageSieve(t, passwd, certs, dovecotQuota{})
+			ssrv = startSieved(t, passwd, certs)
+		case "quota":
+			dsrv = startDovecotManageSieve(t, passwd, certs, dovecotQuota{MaxScriptSize: 1000, MaxScripts: 3, MaxStorage: 2500})
+			conf := filepath.Join(dir, "sieved-quota.toml")
+			mustWrite(t, conf, "[storage]\nmax_script_size = 1000\nmax_scripts = 3\nmax_total_bytes = 2500\n")
+			ssrv = startSieved(t, passwd, certs, "-config", conf)
+		default:
+			t.Fatalf("session.txt: unknown server profile @%s", profile)
+		}
+		var wg sync.WaitGroup
+		for _, p := range []struct {
+			s   *server
+			srv *msServer
+		}{{&dv, dsrv}, {&sv, ssrv}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, name := range names {
+					if profiles[name] != profile {
+						continue
+					}
+					c, err := dialManageSieve(p.srv, certs)
+					res := map[string]string{}
+					for _, st := range steps[name] {
+						if err != nil {
+							res[st.key()] = "dial failed: " + err.Error()
+							continue
+						}
+						res[st.key()] = c.step(st, data)
+					}
+					mu.Lock()
+					maps.Copy(p.s.results, res)
+					if c != nil {
+						p.s.traces[name] = c.trace.String()
+						c.conn.Close()
+					}
+					mu.Unlock()
 				}
-				s.traces[name] = c.trace.String()
-			}
-		}()
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 
 	var transcript strings.Builder
 	used := map[string]bool{}

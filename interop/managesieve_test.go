@@ -40,8 +40,11 @@ type msServer struct {
 	// package doc); otherwise the uploaded bytes come back unchanged
 	// (Pigeonhole).
 	crlfGet bool
-	// scriptDir is where the server keeps the scripts of a user.
+	// scriptDir is where the server keeps the scripts of a user, below
+	// sieveRoot; uid and gid own them.
 	scriptDir func(user string) string
+	sieveRoot string
+	uid, gid  int
 }
 
 func (s *msServer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
@@ -149,10 +152,17 @@ func msWritePasswd(t testing.TB, path string, users map[string]string) {
 // STARTTLS and the users of passwd. extra are more command-line flags.
 func startSieved(t *testing.T, passwd string, tc *msCerts, extra ...string) *msServer {
 	t.Helper()
-	bin := binary(t, "sieved")
 	dir := t.TempDir()
 	root := filepath.Join(dir, "sieve")
 	mustMkdir(t, root)
+	return startSievedOn(t, root, passwd, tc, extra...)
+}
+
+// startSievedOn starts sieved on an existing script store root.
+func startSievedOn(t *testing.T, root, passwd string, tc *msCerts, extra ...string) *msServer {
+	t.Helper()
+	bin := binary(t, "sieved")
+	dir := t.TempDir()
 	port := freePort(t)
 	args := append([]string{
 		"-listen", "127.0.0.1:" + strconv.Itoa(port),
@@ -173,9 +183,10 @@ func startSieved(t *testing.T, passwd string, tc *msCerts, extra ...string) *msS
 	})
 	waitPort(t, port, 15*time.Second)
 	return &msServer{
-		name:    "sieved",
-		port:    port,
-		crlfGet: true,
+		name:      "sieved",
+		port:      port,
+		crlfGet:   true,
+		sieveRoot: root,
 		scriptDir: func(u string) string {
 			return filepath.Join(root, msDomain(u), msLocal(u))
 		},

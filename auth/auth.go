@@ -47,15 +47,22 @@ var (
 )
 
 // SplitLogin maps a login name to an Identity: "alice@example.org" is
-// {alice, example.org} (split at the last "@", domain lowercased), a bare
-// "alice" gets defaultDomain (an error when that is empty). The local part
-// keeps its case. Both parts must be usable as one directory name.
+// {alice, example.org} (split at the last "@"), a bare "alice" gets
+// defaultDomain (an error when that is empty). Both parts are lowercased:
+// Dovecot does so by default (auth_username_format = %Lu) and Exim's
+// routers see a lowercased $local_part, so the directory the MTA reads
+// (<root>/$domain/$local_part/active) is the lowercase one. Both parts must
+// be usable as one directory name.
 func SplitLogin(login, defaultDomain string) (Identity, error) {
 	user, domain := login, defaultDomain
 	if i := strings.LastIndexByte(login, '@'); i >= 0 {
 		user, domain = login[:i], login[i+1:]
 	}
-	domain = strings.ToLower(domain)
+	if !utf8.ValidString(user) || !utf8.ValidString(domain) {
+		// Checked first: ToLower would turn the bad bytes into U+FFFD.
+		return Identity{}, fmt.Errorf("auth: login %q: not valid UTF-8: %w", sanitize(login), ErrInvalidCredentials)
+	}
+	user, domain = strings.ToLower(user), strings.ToLower(domain)
 	if reason := loginProblem(user, domain); reason != "" {
 		return Identity{}, fmt.Errorf("auth: login %q: %s: %w", sanitize(login), reason, ErrInvalidCredentials)
 	}

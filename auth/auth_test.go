@@ -101,7 +101,8 @@ func TestSplitLogin(t *testing.T) {
 		{"alice@Example.ORG", "x.org", Identity{"alice", "example.org"}, true},
 		{"alice", "example.org", Identity{"alice", "example.org"}, true},
 		{"alice", "Example.Org", Identity{"alice", "example.org"}, true},
-		{"Alice.Smith", "example.org", Identity{"Alice.Smith", "example.org"}, true},
+		{"Alice.Smith", "example.org", Identity{"alice.smith", "example.org"}, true},
+		{"ÉLODIE@Example.org", "", Identity{"élodie", "example.org"}, true},
 		{"a@b@example.org", "", Identity{"a@b", "example.org"}, true},
 		{"alice", "", Identity{}, false},
 		{"", "example.org", Identity{}, false},
@@ -168,7 +169,7 @@ func TestPasswdFile(t *testing.T) {
 		{"alice@EXAMPLE.org", pw, Identity{"alice", "example.org"}, nil},
 		{"alice@example.org", "second-entry-ignored", Identity{}, ErrInvalidCredentials},
 		{"alice@example.org", "nope-pw-123", Identity{}, ErrInvalidCredentials},
-		{"Alice@example.org", pw, Identity{}, ErrInvalidCredentials},
+		{"Alice@example.org", pw, Identity{"alice", "example.org"}, nil}, // Dovecot's %Lu
 		{"bob", pw, Identity{"bob", "example.org"}, nil},
 		{"carol@example.org", "carolpw", Identity{"carol", "example.org"}, nil},
 		{"dave", "x", Identity{}, ErrUnsupportedScheme},
@@ -364,6 +365,6 @@ func ExampleSplitLogin() {
 	id, _ = SplitLogin("bob", "example.org")
 	fmt.Println(id)
 	// Output:
-	// Alice example.org
+	// alice example.org
 	// bob@example.org
 }

@@ -223,17 +223,19 @@ type UserStore struct {
 
 // User returns the store of user@domain. Both parts must be single,
 // non-hidden directory names (no "/", "..", NUL or control characters, not
-// empty); the domain is lowercased. The directory is created on the first
-// change, not here, so looking up a user (sieve-lda for every recipient)
-// creates nothing.
+// empty, valid UTF-8). Both are lowercased, so that sieved (whose logins
+// auth.SplitLogin lowercases, like Dovecot's default %Lu) and sieve-lda
+// (whatever case the MTA passes; Exim's $local_part is lowercase) reach the
+// same directory. The directory is created on the first change, not here,
+// so looking up a user (sieve-lda for every recipient) creates nothing.
 func (s *Store) User(domain, user string) (*UserStore, error) {
-	domain = strings.ToLower(domain)
 	if err := validatePathPart("domain", domain); err != nil {
 		return nil, err
 	}
 	if err := validatePathPart("user", user); err != nil {
 		return nil, err
 	}
+	domain, user = strings.ToLower(domain), strings.ToLower(user)
 	return &UserStore{s: s, domain: domain, dir: filepath.Join(s.cfg.Root, domain, user)}, nil
 }
 

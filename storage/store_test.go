@@ -93,7 +93,9 @@ func TestUserPathParts(t *testing.T) {
 	}{
 		{"example.org", "alice", true, "example.org/alice"},
 		{"Example.ORG", "alice", true, "example.org/alice"},
-		{"example.org", "Alice.Smith+tag", true, "example.org/Alice.Smith+tag"},
+		{"example.org", "Alice.Smith+tag", true, "example.org/alice.smith+tag"},
+		{"EXAMPLE.org", "ÉLODIE", true, "example.org/élodie"},
+		{"example.org", "al\xffice", false, ""},
 		{"", "alice", false, ""},
 		{"example.org", "", false, ""},
 		{"..", "alice", false, ""},

@@ -384,9 +384,15 @@ func (m *msClient) step(st msStep, data msSessionData) string {
 	if err := st.command.Execute(&cmd, data); err != nil {
 		return fmt.Sprintf("session.txt:%d: template: %v", st.line, err)
 	}
-	_ = m.conn.SetDeadline(time.Now().Add(15 * time.Second))
-	c, quiet := strings.CutSuffix(cmd.String(), quietSuffix)
 	fmt.Fprintf(m.trace, "--- %s\n", st.name)
+	return m.exchange(cmd.String())
+}
+
+// exchange sends one command (with the markers of session.txt) and
+// returns the summarised response.
+func (m *msClient) exchange(c string) string {
+	_ = m.conn.SetDeadline(time.Now().Add(15 * time.Second))
+	c, quiet := strings.CutSuffix(c, quietSuffix)
 	var extra []string
 	switch c {
 	case greetingMarker:
@@ -689,4 +695,79 @@ func TestManageSieveSideBySide(t *testing.T) {
 	if t.Failed() || testing.Verbose() {
 		t.Logf("side-by-side transcript:\n%s", transcript.String())
 	}
+}
+
+// Issue 3: "Existing directories written by Dovecot Pigeonhole (same
+// <name>.sieve + active convention) are read as they are." Dovecot's
+// managesieved writes a user's scripts and activates one; sieved, started
+// on that very directory tree, must list, return and keep them active, and
+// Dovecot must read back what sieved then changed (a migration in both
+// directions, with both servers running as the same user).
+func TestManageSieveReadsDovecotStore(t *testing.T) {
+	dir := t.TempDir()
+	certs := msMakeCerts(t, dir)
+	const userName, password = "move@example.org", "move secret"
+	passwd := filepath.Join(dir, "passwd")
+	msWritePasswd(t, passwd, map[string]string{userName: password})
+	plain := "AUTHENTICATE \"PLAIN\" \"" + base64.StdEncoding.EncodeToString([]byte("\x00"+userName+"\x00"+password)) + "\""
+	lit := func(s string) string { return fmt.Sprintf("{%d+}\r\n%s", len(s), s) }
+	crlfGood := strings.ReplaceAll(msGoodScript, "\n", "\r\n")
+
+	type exchange struct{ cmd, want string }
+	run := func(srv *msServer, steps []exchange) {
+		t.Helper()
+		c, err := dialManageSieve(srv, certs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.conn.Close()
+		login := []exchange{
+			{greetingMarker + quietSuffix, "OK"},
+			{"STARTTLS", "OK"},
+			{tlsMarker + quietSuffix, "OK"},
+			{plain, "OK"},
+		}
+		for _, e := range append(append(login, steps...), exchange{"LOGOUT", "OK"}) {
+			if got := c.exchange(e.cmd); got != e.want {
+				t.Errorf("%s, %s: got %s, want %s\nwire:\n%s", srv.name, strings.TrimSuffix(e.cmd, quietSuffix), got, e.want, c.trace)
+				return
+			}
+		}
+	}
+
+	dv := startDovecotManageSieve(t, passwd, certs, dovecotQuota{})
+	wantGet := "get=" + strconv.Quote(msGoodScript)
+	run(dv, []exchange{
+		{`PUTSCRIPT "main" ` + lit(crlfGood), "OK"},
+		{`PUTSCRIPT "Köln ✓" ` + lit(msGoodScript), "OK"},
+		{`PUTSCRIPT "spare" ` + lit("keep;\r\n"), "OK"},
+		{`SETACTIVE "main"`, "OK"},
+	})
+	userDir := dv.scriptDir(userName)
+	if link, err := os.Readlink(filepath.Join(userDir, "active")); err != nil || filepath.IsAbs(link) {
+		t.Fatalf("Dovecot's active link: %q, %v; want a relative symlink (the layout this test relies on)", link, err)
+	}
+
+	sv := startSievedOn(t, dv.sieveRoot, passwd, certs)
+	run(sv, []exchange{
+		{"LISTSCRIPTS", "OK list=[Köln ✓ main* spare]"},
+		{`GETSCRIPT "main"`, "OK " + wantGet},
+		{`GETSCRIPT "Köln ✓"`, "OK " + wantGet},
+		{`DELETESCRIPT "main"`, "NO (ACTIVE)"},
+		{`DELETESCRIPT "spare"`, "OK"},
+		{`PUTSCRIPT "new" ` + lit(crlfGood), "OK"},
+		{`SETACTIVE "Köln ✓"`, "OK"},
+		{`RENAMESCRIPT "main" "old"`, "OK"},
+		{"LISTSCRIPTS", "OK list=[Köln ✓* new old]"},
+	})
+
+	// Back to Dovecot: both servers would run as one user in a
+	// migration; here sieved ran as root, so hand the files over.
+	chownTree(t, userDir, dv.uid, dv.gid)
+	run(dv, []exchange{
+		{"LISTSCRIPTS", "OK list=[Köln ✓* new old]"},
+		{`GETSCRIPT "new"`, "OK " + wantGet},
+		{`GETSCRIPT "old"`, "OK " + wantGet},
+		{`DELETESCRIPT "Köln ✓"`, "NO (ACTIVE)"},
+	})
 }

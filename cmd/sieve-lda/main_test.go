@@ -442,3 +442,46 @@ func TestSIGTERM(t *testing.T) {
 		t.Errorf("messages visible: %v", keys(got))
 	}
 }
+
+// A message that fits on the mail file system once but not twice (the
+// mailbox nearly full): the script still runs on it and the message goes
+// where the script says, read from stdin or from -p FILE, the mbox "From "
+// line stripped. (A second, engine-side copy used to fail here with
+// ENOSPC, skipping the script and delivering to INBOX.)
+func TestLargeMessageOnNearlyFullDisk(t *testing.T) {
+	big := msg + strings.Repeat(strings.Repeat("y", 63)+"\n", 700<<10/64) + "needle\n"
+	for _, viaFile := range []bool{false, true} {
+		t.Run(fmt.Sprintf("p=%v", viaFile), func(t *testing.T) {
+			mnt := mountTmpfs(t, "size=1m")
+			os.MkdirAll(filepath.Join(mnt, "example.org", "alice"), 0o700)
+			s := newSite(t, mnt)
+			s.script(`require ["fileinto", "body"];
+if allof (header :contains "subject" "test", body :text :contains "needle") { fileinto "Big"; }`)
+			in := "From bob@example.net Mon Jan  1 00:00:00 2024\n" + big
+			args := []string{"-d", "alice@example.org", "-f", "bob@example.net"}
+			if viaFile {
+				p := filepath.Join(s.dir, "msg.eml")
+				if err := os.WriteFile(p, []byte(in), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args, in = append(args, "-p", p), ""
+			}
+			if code, stderr := s.run(in, args...); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			got := s.messages()
+			if len(got) != 1 {
+				t.Fatalf("messages = %v", keys(got))
+			}
+			for p, body := range got {
+				if !strings.HasPrefix(p, ".Big/new/") || body != big {
+					logs, _ := os.ReadFile(s.logFile)
+					t.Errorf("%s: %d bytes, want the %d-byte message in .Big/new/\n%s", p, len(body), len(big), logs)
+				}
+			}
+			if ents, _ := os.ReadDir(filepath.Join(mnt, "example.org", "alice", "tmp")); len(ents) != 0 {
+				t.Errorf("tmp/ not cleaned: %d files", len(ents))
+			}
+		})
+	}
+}

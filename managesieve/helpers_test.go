@@ -15,29 +15,32 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sieved/sieved/auth"
 	"github.com/sieved/sieved/engine"
 	"github.com/sieved/sieved/storage"
 )
 
-// users is an in-memory Authenticator: the password check itself is the
-// auth package's business, tested there and end-to-end in cmd/sieved.
+// users is the real passwd-file backend behind a gate that tests close
+// (block: Authenticate waits, to catch a command in flight) or break
+// (down: the backend is unavailable, as an unreachable IMAP server).
 type users struct {
+	real  Authenticator
 	mu    sync.Mutex
-	m     map[string]string // login -> password
-	down  bool              // answer ErrUnavailable
-	block chan struct{}     // when set, Authenticate waits for it
+	down  bool
+	block chan struct{}
 }
 
 func (u *users) Authenticate(ctx context.Context, username, password string) (Identity, error) {
 	u.mu.Lock()
 	block, down := u.block, u.down
-	pw, ok := u.m[username]
 	u.mu.Unlock()
 	if block != nil {
 		<-block
@@ -45,14 +48,22 @@ func (u *users) Authenticate(ctx context.Context, username, password string) (Id
 	if down {
 		return Identity{}, fmt.Errorf("test backend: %w", ErrUnavailable)
 	}
-	if !ok || pw != password {
-		return Identity{}, fmt.Errorf("test backend: %w", ErrInvalidCredentials)
+	return u.real.Authenticate(ctx, username, password)
+}
+
+// newUsers writes a Dovecot passwd-file with alice@example.org/secret and
+// bob/hunter2 (default domain example.org).
+func newUsers(t testing.TB) *users {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(path, []byte("alice@example.org:{PLAIN}secret\nbob:{PLAIN}hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	local, domain, _ := strings.Cut(username, "@")
-	if domain == "" {
-		domain = "example.org"
+	pf, err := auth.NewPasswdFile(path, "example.org", nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return Identity{User: local, Domain: domain}, nil
+	return &users{real: AuthBackend{Backend: pf}}
 }
 
 type testEnv struct {
@@ -88,7 +99,7 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &users{m: map[string]string{"alice@example.org": "secret", "bob": "hunter2"}}
+	u := newUsers(t)
 	o.Auth = u
 	o.Store = FileStore{Store: st}
 	e := &testEnv{t: t, users: u, root: root, store: st, done: make(chan error, 1)}

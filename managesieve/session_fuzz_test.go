@@ -31,7 +31,7 @@ func FuzzSession(f *testing.F) {
 		f.Fatal(err)
 	}
 	srv, err := New(Options{
-		Auth:           &users{m: map[string]string{"alice@example.org": "secret"}},
+		Auth:           newUsers(f),
 		Store:          FileStore{Store: st},
 		Compiler:       EngineCompiler{Engine: engine.New(engine.Config{})},
 		Logger:         slog.New(slog.DiscardHandler),

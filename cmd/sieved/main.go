@@ -34,7 +34,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/sieved/sieved/auth"
 	"github.com/sieved/sieved/config"
 	"github.com/sieved/sieved/engine"
 	"github.com/sieved/sieved/managesieve"
@@ -197,22 +196,6 @@ func engineConfig(cfg config.Config) engine.Config {
 	}
 }
 
-// authenticator adapts an auth.Backend to managesieve.Authenticator.
-type authenticator struct{ b auth.Backend }
-
-func (a authenticator) Authenticate(ctx context.Context, username, password string) (managesieve.Identity, error) {
-	id, err := a.b.Authenticate(ctx, username, password)
-	switch {
-	case err == nil:
-		return managesieve.Identity{User: id.User, Domain: id.Domain}, nil
-	case errors.Is(err, auth.ErrInvalidCredentials):
-		return managesieve.Identity{}, fmt.Errorf("%w: %w", managesieve.ErrInvalidCredentials, err)
-	case errors.Is(err, auth.ErrUnavailable):
-		return managesieve.Identity{}, fmt.Errorf("%w: %w", managesieve.ErrUnavailable, err)
-	}
-	return managesieve.Identity{}, err
-}
-
 // run is main without the process: it returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f, err := parseFlags(args, stderr)
@@ -272,7 +255,7 @@ func serve(ctx context.Context, st *settings, log *slog.Logger, stdout io.Writer
 		loginDelay = -1 // "0s" in the config disables the delay
 	}
 	srv, err := managesieve.New(managesieve.Options{
-		Auth:                   authenticator{users},
+		Auth:                   managesieve.AuthBackend{Backend: users},
 		Store:                  managesieve.FileStore{Store: store},
 		Compiler:               managesieve.EngineCompiler{Engine: eng},
 		Logger:                 log,

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"time"
+
+	"github.com/sieved/sieved/engine"
 )
 
 // Engine is the [engine] section: the limits of the Sieve engine that
@@ -62,4 +64,26 @@ func (x Engine) validate() error {
 		}
 	}
 	return nil
+}
+
+// Limits converts the section to the engine's limits. sieved, sieve-lda and
+// sievectl all go through here, so a script is judged by the same limits
+// when it is uploaded, checked and delivered.
+func (x Engine) Limits() engine.Limits {
+	return engine.Limits{
+		MaxScriptBytes:    x.MaxScriptBytes,
+		MaxTokens:         x.MaxTokens,
+		MaxNesting:        x.MaxNesting,
+		MaxVariables:      x.MaxVariables,
+		MaxVariableLen:    x.MaxVariableLen,
+		MaxMatchWildcards: x.MaxMatchWildcards,
+		MaxMatchKeyBytes:  x.MaxMatchKeyBytes,
+		MaxActions:        x.MaxActions,
+		MaxRedirects:      x.MaxRedirects,
+		Timeout:           x.Timeout,
+		MaxMIMEDepth:      x.MaxMIMEDepth,
+		MaxMIMEParts:      x.MaxMIMEParts,
+		MaxBodyBytes:      x.MaxBodyBytes,
+		MaxErrors:         x.MaxErrors,
+	}
 }

@@ -135,7 +135,7 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, lda.ExitConfig, "%v", err)
 	}
-	ec := engine.Config{SubaddressSeparators: cfg.LDA.SubaddressSeparators}
+	ec := engine.Config{Limits: cfg.Engine.Limits(), SubaddressSeparators: cfg.LDA.SubaddressSeparators}
 	handlers := map[string]lda.ExtensionHandler{}
 	for _, h := range extensionHooks {
 		ext, name, handler, err := h(cfg, snd)

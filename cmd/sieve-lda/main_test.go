@@ -485,3 +485,42 @@ if allof (header :contains "subject" "test", body :text :contains "needle") { fi
 		})
 	}
 }
+
+// The [engine] section must reach delivery: a script that sieved would
+// refuse under the configured limits must not run differently in sieve-lda.
+func TestEngineLimitsFromConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, engineSection string
+		wantFolder          string
+	}{
+		{"defaults run the script", "", ".A/new/"},
+		{"max_script_bytes refuses it", "[engine]\nmax_script_bytes = 20\n", "new/"},
+		{"max_actions refuses two copies", "[engine]\nmax_actions = 1\n", "new/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t, "")
+			if tc.engineSection != "" {
+				f, err := os.OpenFile(s.cfg, os.O_APPEND|os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.WriteString(tc.engineSection)
+				f.Close()
+			}
+			s.script(`require ["fileinto", "copy"]; fileinto :copy "B"; fileinto "A";`)
+			if code, stderr := s.run(msg, "-d", "alice@example.org", "-f", "bob@example.net"); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			got := s.messages()
+			found := false
+			for p := range got {
+				if strings.HasPrefix(p, tc.wantFolder) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("messages %v, want one in %s", keys(got), tc.wantFolder)
+			}
+		})
+	}
+}

@@ -206,24 +206,8 @@ func newEngine(cfg config.Config) (*engine.Engine, error) {
 // way sieved and sieve-lda do, so that check and test judge a script with
 // the limits and subaddress separators delivery uses.
 func engineConfig(cfg config.Config) engine.Config {
-	e := cfg.Engine
 	return engine.Config{
-		Limits: engine.Limits{
-			MaxScriptBytes:    e.MaxScriptBytes,
-			MaxTokens:         e.MaxTokens,
-			MaxNesting:        e.MaxNesting,
-			MaxVariables:      e.MaxVariables,
-			MaxVariableLen:    e.MaxVariableLen,
-			MaxMatchWildcards: e.MaxMatchWildcards,
-			MaxMatchKeyBytes:  e.MaxMatchKeyBytes,
-			MaxActions:        e.MaxActions,
-			MaxRedirects:      e.MaxRedirects,
-			Timeout:           e.Timeout,
-			MaxMIMEDepth:      e.MaxMIMEDepth,
-			MaxMIMEParts:      e.MaxMIMEParts,
-			MaxBodyBytes:      e.MaxBodyBytes,
-			MaxErrors:         e.MaxErrors,
-		},
+		Limits:               cfg.Engine.Limits(),
 		SubaddressSeparators: cfg.LDA.SubaddressSeparators,
 	}
 }

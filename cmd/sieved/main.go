@@ -171,24 +171,8 @@ func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
 // exactly as sieve-lda does, so that the SIEVE capability and every
 // compile check match what delivery runs.
 func engineConfig(cfg config.Config) engine.Config {
-	e := cfg.Engine
 	return engine.Config{
-		Limits: engine.Limits{
-			MaxScriptBytes:    e.MaxScriptBytes,
-			MaxTokens:         e.MaxTokens,
-			MaxNesting:        e.MaxNesting,
-			MaxVariables:      e.MaxVariables,
-			MaxVariableLen:    e.MaxVariableLen,
-			MaxMatchWildcards: e.MaxMatchWildcards,
-			MaxMatchKeyBytes:  e.MaxMatchKeyBytes,
-			MaxActions:        e.MaxActions,
-			MaxRedirects:      e.MaxRedirects,
-			Timeout:           e.Timeout,
-			MaxMIMEDepth:      e.MaxMIMEDepth,
-			MaxMIMEParts:      e.MaxMIMEParts,
-			MaxBodyBytes:      e.MaxBodyBytes,
-			MaxErrors:         e.MaxErrors,
-		},
+		Limits:               cfg.Engine.Limits(),
 		SubaddressSeparators: cfg.LDA.SubaddressSeparators,
 		Extensions: []engine.Extension{
 			vacation.NewExtension(vacation.OptionsFromConfig(cfg.Vacation, cfg.LDA.SubaddressSeparators).Periods),

@@ -224,6 +224,7 @@ type msResponse struct {
 type msItem struct {
 	atom, str string
 	isStr     bool
+	isLit     bool // the string came as a literal (clients want some quoted)
 	list      []msItem
 	isList    bool
 }
@@ -236,6 +237,8 @@ func (it msItem) String() string {
 			s = append(s, x.String())
 		}
 		return "(" + strings.Join(s, " ") + ")"
+	case it.isLit:
+		return "{literal}" + strconv.Quote(it.str)
 	case it.isStr:
 		return strconv.Quote(it.str)
 	}
@@ -346,7 +349,7 @@ func (m *msClient) readLine() ([]msItem, error) {
 			return nil, err
 		}
 		fmt.Fprintf(m.trace, "S: %s\n", traceQuote(string(buf)))
-		items = append(items, msItem{str: string(buf), isStr: true})
+		items = append(items, msItem{str: string(buf), isStr: true, isLit: true})
 		// The line goes on after the literal (often just CRLF).
 	}
 }
@@ -497,6 +500,13 @@ func msSummarize(verb string, resp msResponse, extra []string) string {
 					}
 					name += fmt.Sprintf("=%q", v)
 				}
+				// Roundcube ignores a capability sent as a literal.
+				for _, it := range l {
+					if it.isLit || !it.isStr {
+						name += "(not quoted)"
+						break
+					}
+				}
 				caps = append(caps, name)
 			}
 			sort.Strings(caps)
@@ -511,6 +521,9 @@ func msSummarize(verb string, resp msResponse, extra []string) string {
 					continue
 				}
 				n := l[0].str
+				if l[0].isLit {
+					n += "(literal)" // Roundcube drops such names
+				}
 				if len(l) > 1 && strings.EqualFold(l[1].atom, "ACTIVE") {
 					n += "*"
 				}
@@ -521,7 +534,8 @@ func msSummarize(verb string, resp msResponse, extra []string) string {
 		}
 	case "GETSCRIPT":
 		if resp.status == "OK" {
-			if len(resp.data) == 1 && len(resp.data[0]) == 1 && resp.data[0][0].isStr {
+			// Always a literal: Roundcube expects one.
+			if len(resp.data) == 1 && len(resp.data[0]) == 1 && resp.data[0][0].isLit {
 				// Line endings differ by design (see msServer.crlfGet).
 				extra = append(extra, "get="+strconv.Quote(strings.ReplaceAll(resp.data[0][0].str, "\r\n", "\n")))
 			} else {
@@ -589,6 +603,7 @@ func readMSKnownDifferences(t *testing.T) map[string]msKnownDifference {
 }
 
 func TestManageSieveSideBySide(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certs := msMakeCerts(t, dir)
 	const userName, password = "side@example.org", "side secret"
@@ -704,6 +719,7 @@ func TestManageSieveSideBySide(t *testing.T) {
 // Dovecot must read back what sieved then changed (a migration in both
 // directions, with both servers running as the same user).
 func TestManageSieveReadsDovecotStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certs := msMakeCerts(t, dir)
 	const userName, password = "move@example.org", "move secret"

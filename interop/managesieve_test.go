@@ -240,6 +240,7 @@ var msClientUsers = map[string]string{
 }
 
 func TestManageSieveClients(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := &msClientEnv{certs: msMakeCerts(t, dir), passwd: filepath.Join(dir, "passwd")}
 	msWritePasswd(t, env.passwd, msClientUsers)

@@ -10,7 +10,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -61,7 +63,9 @@ type Config struct {
 	SubaddressSeparators string
 	// Environment items for the environment extension (RFC 5183):
 	// "domain", "host", "name", "version"; "location" and "phase" are set by
-	// the engine.
+	// the engine. Without "host" the engine uses the machine's host name,
+	// without "domain" the part of the host name after its first dot (the
+	// whole name when it has none), as Pigeonhole does.
 	Environment map[string]string
 	// Extensions are the project's own extensions (vacation, ...), added to
 	// the interpreter's built-in set.
@@ -83,6 +87,7 @@ func New(cfg Config) *Engine {
 	// The engine's own extensions go first, so a caller's extension with
 	// the same command name wins.
 	cfg.Extensions = append([]Extension{mailboxExtension{}}, cfg.Extensions...)
+	cfg.Environment = defaultEnvironment(cfg.Environment, os.Hostname)
 	e := &Engine{cfg: cfg}
 	e.exts = e.computeExtensions()
 	return e
@@ -96,6 +101,34 @@ func (e *Engine) Limits() Limits { return e.cfg.Limits }
 func (e *Engine) Extensions() []string {
 	out := make([]string, len(e.exts))
 	copy(out, e.exts)
+	return out
+}
+
+// defaultEnvironment returns a copy of env with "host" and "domain" filled
+// in from the host name when the caller did not set them, so scripts
+// testing them behave as under Pigeonhole even when the delivery agent's
+// configuration says nothing.
+func defaultEnvironment(env map[string]string, hostname func() (string, error)) map[string]string {
+	out := make(map[string]string, len(env)+2)
+	for k, v := range env {
+		out[k] = v
+	}
+	host := out["host"]
+	if host == "" {
+		if h, err := hostname(); err == nil {
+			host = strings.TrimSuffix(h, ".")
+		}
+		if host != "" {
+			out["host"] = host
+		}
+	}
+	if out["domain"] == "" && host != "" {
+		d := host
+		if i := strings.IndexByte(host, '.'); i >= 0 && i+1 < len(host) {
+			d = host[i+1:]
+		}
+		out["domain"] = d
+	}
 	return out
 }
 

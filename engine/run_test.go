@@ -128,6 +128,51 @@ if allof(environment :is "location" "MDA", environment :is "phase" "during",
 	}
 }
 
+func TestDefaultEnvironment(t *testing.T) {
+	host := func(h string, err error) func() (string, error) {
+		return func() (string, error) { return h, err }
+	}
+	cases := []struct {
+		name     string
+		env      map[string]string
+		hostname func() (string, error)
+		want     map[string]string
+	}{
+		{"fqdn", nil, host("mx1.example.org", nil), map[string]string{"host": "mx1.example.org", "domain": "example.org"}},
+		{"trailing dot", nil, host("mx1.example.org.", nil), map[string]string{"host": "mx1.example.org", "domain": "example.org"}},
+		{"short name", nil, host("vm", nil), map[string]string{"host": "vm", "domain": "vm"}},
+		{"configured wins", map[string]string{"host": "a.b.c", "domain": "mail.example"}, host("vm", nil),
+			map[string]string{"host": "a.b.c", "domain": "mail.example"}},
+		{"configured host gives the domain", map[string]string{"host": "mx.example.net", "name": "x"}, host("vm", nil),
+			map[string]string{"host": "mx.example.net", "domain": "example.net", "name": "x"}},
+		{"no host name", nil, host("", errors.New("no")), map[string]string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := map[string]string{}
+			for k, v := range c.env {
+				in[k] = v
+			}
+			got := defaultEnvironment(c.env, c.hostname)
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+			if c.env != nil && !reflect.DeepEqual(c.env, in) {
+				t.Errorf("the caller's map was changed: %v", c.env)
+			}
+		})
+	}
+	// An engine without configured items still answers host and domain.
+	res, err := runScript(t, New(Config{}), `require "environment";
+if allof(environment :matches "host" "?*", environment :matches "domain" "?*") { discard; }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Action{Discard{}}; !reflect.DeepEqual(res.Actions, want) {
+		t.Errorf("actions %v, want %v", res.Actions, want)
+	}
+}
+
 // slowExt adds a command that blocks or panics, to test the run guard.
 type slowExt struct{}
 

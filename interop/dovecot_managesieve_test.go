@@ -481,6 +481,11 @@ func msSummarize(verb string, resp msResponse, extra []string) string {
 		if m := msLineRE.FindStringSubmatch(resp.text); m != nil {
 			extra = append(extra, "line="+m[1])
 		}
+		// Pigeonhole's format: one "...: error: ..." line per error (at
+		// most 5) plus a summary line without a line number.
+		if n := len(msLineRE.FindAllString(resp.text, -1)); n > 1 {
+			extra = append(extra, fmt.Sprintf("errors=%d", n))
+		}
 	}
 	switch verb {
 	case "": // quiet: the status only

@@ -91,6 +91,13 @@ func (m Mapper) Map(name string) (Folder, error) {
 	if len(parts) == 0 {
 		return Inbox, nil
 	}
+	// Dovecot reserves the name INBOX (any case) for the Maildir root: a
+	// ".INBOX" or ".inbox" directory is never listed, so a message filed
+	// there ("INBOX/INBOX") would be on disk yet invisible to the user.
+	// (".INBOX.Sub" is listed, as "INBOX.Sub".)
+	if len(parts) == 1 && strings.EqualFold(parts[0], "INBOX") {
+		return bad("a folder named INBOX inside INBOX is hidden by Dovecot")
+	}
 	enc := make([]string, len(parts))
 	for i, p := range parts {
 		// "/" can only be here when it is not a separator.

@@ -135,7 +135,7 @@ func (e *Engine) Compile(name string, src []byte) (*Script, Diagnostics) {
 	diags = append(diags, st.warnings...)
 	for _, x := range e.cfg.Extensions {
 		if v, ok := x.(Validator); ok {
-			diags = append(diags, v.Validate(st.uses[x])...)
+			diags = append(diags, v.Validate(st.usesFor(x))...)
 		}
 	}
 	sortDiagnostics(diags)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/foxcpp/go-sieve/interp"
@@ -33,8 +34,10 @@ type Tester interface {
 
 // Validator is implemented by extensions that check the whole script after
 // it compiled (e.g. "only one vacation per script"). uses lists every use of
-// the extension's commands and tests, in script order. Errors in the
-// returned diagnostics make the compile fail.
+// the extension's commands and tests, and of the built-in action commands
+// keep, discard, redirect, reject and ereject (so an extension can see the
+// actions it conflicts with), in script order. Errors in the returned
+// diagnostics make the compile fail.
 type Validator interface {
 	Validate(uses []CommandUse) Diagnostics
 }
@@ -361,6 +364,20 @@ func runtimeFrom(ctx context.Context, d *interp.RuntimeData) *Runtime {
 type compileState struct {
 	warnings Diagnostics
 	uses     map[Extension][]CommandUse
+	builtin  []CommandUse // uses of the wrapped built-in action commands
+}
+
+// usesFor is what Validator x sees: its own uses and the built-in action
+// commands, merged in script order.
+func (st *compileState) usesFor(x Extension) []CommandUse {
+	out := append(append([]CommandUse(nil), st.uses[x]...), st.builtin...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Line != out[j].Line {
+			return out[i].Line < out[j].Line
+		}
+		return out[i].Column < out[j].Column
+	})
+	return out
 }
 
 func (st *compileState) warn(line, col int, msg string) {
@@ -376,7 +393,7 @@ func (e *Engine) registerExtensions(opts *interp.Options, st *compileState) {
 	// time, for run-time errors ("reject conflicts with keep at line 3").
 	for _, name := range []string{"keep", "discard", "redirect", "reject", "ereject", "fileinto"} {
 		if l := interp.BuiltinCommand(name); l != nil {
-			opts.Commands[name] = positionedBuiltin(l)
+			opts.Commands[name] = positionedBuiltin(name, l, st)
 		}
 	}
 	for _, x := range e.cfg.Extensions {
@@ -405,12 +422,13 @@ func (c posCmd) Execute(ctx context.Context, d *interp.RuntimeData) error {
 	return c.cmd.Execute(ctx, d)
 }
 
-func positionedBuiltin(l interp.CommandLoader) interp.CommandLoader {
+func positionedBuiltin(name string, l interp.CommandLoader, st *compileState) interp.CommandLoader {
 	return func(s *interp.Script, pc parser.Cmd) (interp.Cmd, error) {
 		c, err := l(s, pc)
 		if err != nil || c == nil {
 			return c, err
 		}
+		st.builtin = append(st.builtin, CommandUse{Name: name, Line: pc.Line, Column: pc.Col})
 		return posCmd{cmd: c, line: pc.Line, col: pc.Col}, nil
 	}
 }

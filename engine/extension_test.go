@@ -245,3 +245,38 @@ func TestExtensionIsolation(t *testing.T) {
 		t.Fatalf("again with the extension: %v", d)
 	}
 }
+
+// seeAllExt records what its Validator is given.
+type seeAllExt struct{ got []CommandUse }
+
+func (*seeAllExt) Names() []string { return []string{"x-see"} }
+func (*seeAllExt) Commands() []CommandSpec {
+	return []CommandSpec{{Name: "xsee", Requires: []string{"x-see"}, Load: func(c *Call) (Command, error) {
+		return CommandFunc(func(context.Context, *Runtime) error { return nil }), nil
+	}}}
+}
+func (x *seeAllExt) Validate(uses []CommandUse) Diagnostics {
+	x.got = append([]CommandUse(nil), uses...)
+	return nil
+}
+
+// A Validator sees its own commands and the built-in action commands, in
+// script order, so it can warn about conflicts (vacation with reject).
+func TestValidatorSeesBuiltinActions(t *testing.T) {
+	x := &seeAllExt{}
+	e := New(Config{Extensions: []Extension{x}})
+	src := "require [\"x-see\", \"reject\", \"fileinto\"];\nif true { reject \"no\"; }\nxsee;\n  keep; discard;\nredirect \"a@b.c\";\nfileinto \"F\";\n"
+	if s, d := e.Compile("t", []byte(src)); s == nil {
+		t.Fatal(d)
+	}
+	want := []CommandUse{
+		{Name: "reject", Line: 2, Column: 11},
+		{Name: "xsee", Line: 3, Column: 1},
+		{Name: "keep", Line: 4, Column: 3},
+		{Name: "discard", Line: 4, Column: 9},
+		{Name: "redirect", Line: 5, Column: 1},
+	}
+	if !reflect.DeepEqual(x.got, want) {
+		t.Errorf("Validate got\n %v\nwant\n %v", x.got, want)
+	}
+}

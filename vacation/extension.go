@@ -165,34 +165,69 @@ func (cmd *command) Execute(ctx context.Context, rt *engine.Runtime) error {
 		}
 	}
 	for _, prev := range rt.Actions() {
-		if ea, ok := prev.(engine.ExtensionAction); ok && ea.Extension == ExtensionName {
-			return fmt.Errorf("duplicate vacation action not allowed")
+		switch p := prev.(type) {
+		case engine.ExtensionAction:
+			if p.Extension == ExtensionName {
+				return fmt.Errorf("duplicate vacation action not allowed")
+			}
+		case engine.Reject:
+			// Reported here, at the vacation's line; a reject executed
+			// after the vacation is caught by CheckActions.
+			return fmt.Errorf("vacation conflicts with the earlier %s action: both send a response to the sender", rejectName(p))
 		}
 	}
 	return rt.AddAction(engine.ExtensionAction{Extension: ExtensionName, Value: act, CancelsImplicitKeep: false})
 }
 
 // Validate implements engine.Validator: a script with more than one
-// vacation command gets a warning at the second one. It is not an error
-// because "if ... { vacation ... } else { vacation ... }" is a fine
-// script; executing two is a run-time error (see Execute), as in
-// Pigeonhole.
+// vacation command gets a warning at the second one, and a script with
+// vacation and reject or ereject (RFC 5429 2.3) a warning at the later of
+// the two. They are not errors because "if ... { vacation ... } else {
+// reject ... }" is a fine script (Pigeonhole accepts both); executing both
+// in one run is a run-time error (see Execute and CheckActions), as in
+// Pigeonhole. The warnings make PUTSCRIPT answer OK (WARNINGS) with the
+// lines, so the author learns of it at upload rather than from a failed
+// delivery.
 func (x *Extension) Validate(uses []engine.CommandUse) engine.Diagnostics {
 	var d engine.Diagnostics
-	var first *engine.CommandUse
+	var first, reject *engine.CommandUse
+	warn := func(u *engine.CommandUse, format string, args ...any) {
+		d = append(d, engine.Diagnostic{Line: u.Line, Column: u.Column, Severity: engine.SeverityWarning,
+			Message: fmt.Sprintf(format, args...)})
+	}
+	warnedReject := false
 	for i := range uses {
 		u := &uses[i]
-		if u.Name != "vacation" {
-			continue
+		switch u.Name {
+		case "vacation":
+			switch {
+			case first != nil:
+				warn(u, "second vacation command (the first is at line %d): executing both in one run is an error", first.Line)
+			case reject != nil && !warnedReject:
+				warn(u, "vacation command with the %s command at line %d: executing both in one run is an error (both send a response to the sender)", reject.Name, reject.Line)
+				warnedReject = true
+			}
+			if first == nil {
+				first = u
+			}
+		case "reject", "ereject":
+			if reject == nil {
+				reject = u
+			}
+			if first != nil && !warnedReject {
+				warn(u, "%s command with the vacation command at line %d: executing both in one run is an error (both send a response to the sender)", u.Name, first.Line)
+				warnedReject = true
+			}
 		}
-		if first == nil {
-			first = u
-			continue
-		}
-		d = append(d, engine.Diagnostic{Line: u.Line, Column: u.Column, Severity: engine.SeverityWarning,
-			Message: fmt.Sprintf("second vacation command (the first is at line %d): executing both in one run is an error", first.Line)})
 	}
 	return d
+}
+
+func rejectName(r engine.Reject) string {
+	if r.Extended {
+		return "ereject"
+	}
+	return "reject"
 }
 
 // CheckActions implements engine.ActionChecker: vacation conflicts with
@@ -207,10 +242,7 @@ func (x *Extension) CheckActions(actions []engine.Action) error {
 				n++
 			}
 		case engine.Reject:
-			rejected = "reject"
-			if a.Extended {
-				rejected = "ereject"
-			}
+			rejected = rejectName(a)
 		}
 	}
 	if n > 1 {

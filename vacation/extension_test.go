@@ -50,6 +50,8 @@ away
 		{name: ":seconds 3600 is a warning", src: "require \"vacation-seconds\";\n\nvacation :seconds 3600 \"away\";", warnLine: 3, warnText: "minimum"},
 		{name: ":days 90 is a warning", src: "require \"vacation\";\nvacation :days 90 \"away\";", warnLine: 2, warnText: "maximum"},
 		{name: "second vacation is a warning", src: "require \"vacation\";\nif true { vacation \"a\"; }\nelse { vacation :handle \"b\" \"b\"; }", warnLine: 3, warnText: "second vacation"},
+		{name: "reject after vacation is a warning", src: "require [\"vacation\", \"reject\"];\nif true { vacation \"a\"; }\nelse {\n  reject \"no\"; }", warnLine: 4, warnText: "reject command with the vacation command at line 2"},
+		{name: "vacation after ereject is a warning", src: "require [\"vacation\", \"ereject\"];\nif true { ereject \"no\"; }\n\nvacation \"a\";", warnLine: 4, warnText: "with the ereject command at line 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, diags := eng.Compile("test", []byte(tc.src))
@@ -142,7 +144,7 @@ vacation :subject "${s}" :from "${f}" :addresses ["${f}"] "${who} is away";`,
 			wantErr: ":from"},
 		{name: "two vacations executed", src: "require \"vacation\";\nvacation \"a\";\nvacation :handle \"x\" \"b\";", wantErr: "duplicate vacation"},
 		{name: "vacation with reject", src: "require [\"vacation\", \"reject\"];\nvacation \"a\";\nreject \"no\";", wantErr: "conflicts"},
-		{name: "vacation with ereject", src: "require [\"vacation\", \"ereject\"];\nereject \"no\";\nvacation \"a\";", wantErr: "conflicts"},
+		{name: "vacation with ereject", src: "require [\"vacation\", \"ereject\"];\nereject \"no\";\nvacation \"a\";", wantErr: "line 3: vacation: vacation conflicts with the earlier ereject action"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := run(t, eng, tc.src, testMsg)

@@ -304,7 +304,7 @@ func (s *session) cmdUnauthenticate(args []token) result {
 	s.user, s.scripts = nil, nil
 	s.log = s.baseLog
 	s.bad = 0
-	s.r.maxLine, s.r.maxDrain = s.limits()
+	s.applyLimits()
 	s.w.ok("", "Unauthenticate completed.")
 	return resDone
 }

@@ -64,15 +64,20 @@ func (e *parseError) Error() string { return e.msg }
 type literalLimitFunc func(cmd string, argIndex int) (limit int64, code string)
 
 // reader reads command lines with bounded memory: a line (without its
-// literals) may not exceed maxLine bytes and a literal is checked against
-// its limit before a byte of it is read.
+// literals) may not exceed maxLine bytes, a literal is checked against
+// its limit before a byte of it is read, and the whole command (every
+// line segment and literal together) against maxCommand, so that a client
+// cannot grow one command without end by chaining literals, each within
+// its own limit.
 type reader struct {
-	br       *bufio.Reader
-	maxLine  int
-	maxDrain int64 // largest oversized literal or line drained instead of disconnecting
-	limit    literalLimitFunc
+	br         *bufio.Reader
+	maxLine    int
+	maxDrain   int64 // largest oversized literal or line drained instead of disconnecting
+	maxCommand int64 // bytes of one command with its literals; 0: no limit
+	limit      literalLimitFunc
 
-	used int // bytes of the current line read so far (literals excluded)
+	used  int   // bytes of the current line segment read so far (literals excluded)
+	total int64 // bytes of the current command before that segment
 }
 
 func newReader(r io.Reader, maxLine int, maxDrain int64, limit literalLimitFunc) *reader {
@@ -113,7 +118,7 @@ func (r *reader) readCommand() (*command, error) {
 // (AUTHENTICATE continuations) for the literal limit; when cmd is "" the
 // first atom is taken as the command name.
 func (r *reader) readLine(cmd string) ([]token, error) {
-	r.used = 0
+	r.used, r.total = 0, 0
 	var toks []token
 	name := cmd
 	argIndex := func() int {
@@ -275,20 +280,27 @@ func (r *reader) readLiteral(cmd string, argIndex int) (string, error) {
 		return "", r.skip("Expected CRLF after literal size.")
 	}
 	limit, code := r.limit(cmd, argIndex)
+	msg := fmt.Sprintf("Literal of %d bytes is too large (limit %d).", n, limit)
+	if n <= limit && r.maxCommand > 0 && r.total+int64(r.used)+n > r.maxCommand {
+		limit, code = -1, ""
+		msg = fmt.Sprintf("Command too large (limit %d bytes with its literals).", r.maxCommand)
+	}
 	if n > limit {
 		if n > r.maxDrain {
-			return "", &parseError{msg: fmt.Sprintf("Literal of %d bytes is too large (limit %d).", n, limit), code: code, fatal: true}
+			return "", &parseError{msg: msg, code: code, fatal: true}
 		}
 		if _, err := io.CopyN(io.Discard, r.br, n); err != nil {
 			return "", err
 		}
-		return "", r.skip(fmt.Sprintf("Literal of %d bytes is too large (limit %d).", n, limit), code)
+		return "", r.skip(msg, code)
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r.br, buf); err != nil {
 		return "", err
 	}
-	// The rest of the line is a new segment for the line-length limit.
+	// The rest of the line is a new segment for the line-length limit;
+	// the command's total goes on counting.
+	r.total += int64(r.used) + n
 	r.used = 0
 	if !utf8.Valid(buf) {
 		return "", r.skip("String is not valid UTF-8.")

@@ -116,6 +116,44 @@ func TestParseLiteralNotBuffered(t *testing.T) {
 	}
 }
 
+// Literals each within their limit cannot be chained into a command of
+// unbounded size: the command as a whole is bounded too.
+func TestParseCommandBudget(t *testing.T) {
+	chunk := "{50+}\r\n" + strings.Repeat("x", 50) + " "
+	for _, tc := range []struct {
+		name   string
+		in     string
+		budget int64
+		err    string
+		fatal  bool
+	}{
+		{name: "within", in: "NOOP " + chunk + chunk + "\r\n", budget: 200},
+		{name: "beyond", in: "NOOP " + strings.Repeat(chunk, 5) + "\r\nNOOP\r\n", budget: 200, err: "Command too large"},
+		{name: "beyond drain", in: "NOOP " + strings.Repeat(chunk, 100) + "\r\n", budget: 200, err: "Command too large", fatal: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReader(strings.NewReader(tc.in), 100, 1000, func(string, int) (int64, string) { return 100, "" })
+			r.maxCommand = tc.budget
+			cmd, err := r.readCommand()
+			if tc.err == "" {
+				if err != nil || len(cmd.args) != 2 {
+					t.Fatalf("got %+v, %v", cmd, err)
+				}
+				return
+			}
+			var pe *parseError
+			if !errors.As(err, &pe) || !strings.Contains(pe.msg, tc.err) || pe.fatal != tc.fatal {
+				t.Fatalf("got %+v, %v; want parse error %q fatal=%v", cmd, err, tc.err, tc.fatal)
+			}
+			if !tc.fatal {
+				if cmd, err := r.readCommand(); err != nil || cmd.name != "NOOP" {
+					t.Fatalf("after the refused command: %+v, %v", cmd, err)
+				}
+			}
+		})
+	}
+}
+
 type countingReader struct {
 	r io.Reader
 	n int

@@ -124,7 +124,7 @@ func (s *session) loginOK(id Identity, mech string, final []byte) result {
 	s.srv.failures.succeed(s.ip)
 	s.user, s.scripts = &id, scripts
 	s.bad, s.authFailures = 0, 0
-	s.r.maxLine, s.r.maxDrain = s.limits()
+	s.applyLimits()
 	s.log = s.baseLog.With("user", id.String())
 	s.log.Info("login", "mechanism", mech, "tls", s.tls)
 	if len(final) > 0 {

@@ -468,6 +468,28 @@ func TestLimits(t *testing.T) {
 		}
 		cl.expectClosed()
 	})
+	t.Run("chained literals before login", func(t *testing.T) {
+		// Each literal within the pre-login limit, but together 320 KB:
+		// the server must stop buffering and disconnect, not answer
+		// after holding it all in memory.
+		e := newEnv(t)
+		cl := e.greeted()
+		chunk := "{8000+}\r\n" + strings.Repeat("a", 8000) + " "
+		go cl.sendRaw("NOOP " + strings.Repeat(chunk, 40) + "\r\n")
+		if r := cl.response(); r.status != "BYE" || !strings.Contains(r.text, "Command too large") {
+			t.Fatalf("got %s", r.raw)
+		}
+		cl.expectClosed()
+	})
+	t.Run("chained literals after login", func(t *testing.T) {
+		e := newEnv(t, func(o *Options, _ *storage.Config) { o.MaxScriptBytes = 1000; o.MaxLine = 2000 })
+		cl := e.login()
+		chunk := lit(strings.Repeat("a", 1000)) + " "
+		runSteps(t, cl, []step{
+			{cmd: "NOOP " + strings.Repeat(chunk, 10), status: "NO", text: "Command too large"},
+			{cmd: "NOOP", status: "OK"},
+		})
+	})
 	t.Run("script literal too large is drained", func(t *testing.T) {
 		e := newEnv(t, func(o *Options, _ *storage.Config) { o.MaxScriptBytes = 1000 })
 		cl := e.login()

@@ -87,16 +87,25 @@ func (s *session) setConn(c net.Conn) {
 	s.mu.Lock()
 	s.c = c
 	s.mu.Unlock()
-	maxLine, drain := s.limits()
-	s.r = newReader(c, maxLine, drain, s.literalLimit)
+	s.r = newReader(c, 0, 0, s.literalLimit)
+	s.applyLimits()
 	s.w = writer{bw: bufio.NewWriterSize(c, 4096)}
 }
 
-func (s *session) limits() (int, int64) {
+// applyLimits sets the reader's limits for the current state. A command
+// may hold at most one literal at its limit (a script after login, a SASL
+// response before it) plus line segments: maxCommand bounds what a client
+// can make the server buffer for one command, however many literals it
+// chains.
+func (s *session) applyLimits() {
+	o := &s.srv.opts
 	if s.user == nil {
-		return s.srv.opts.MaxLineLogin, maxDrainLogin
+		s.r.maxLine, s.r.maxDrain = o.MaxLineLogin, maxDrainLogin
+		s.r.maxCommand = 2 * int64(o.MaxLineLogin)
+		return
 	}
-	return s.srv.opts.MaxLine, maxDrainAuth
+	s.r.maxLine, s.r.maxDrain = o.MaxLine, maxDrainAuth
+	s.r.maxCommand = o.MaxScriptBytes + maxNameBytes + 2*int64(o.MaxLine)
 }
 
 // literalLimit is checked before a literal is read (see reader).

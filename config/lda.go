@@ -41,10 +41,11 @@ type LDA struct {
 	Postmaster string `toml:"postmaster"`
 	// TimeoutSeconds bounds one whole delivery.
 	TimeoutSeconds int `toml:"timeout_seconds"`
-	// LogFile: "syslog" (mail facility; stderr when no syslog daemon
-	// listens), "stderr", or a file path (appended). MTAs copy a delivery
-	// agent's stderr into their logs and bounces, so by default it carries
-	// only the one-line reason of a failure.
+	// LogFile: "syslog" (mail facility; when no syslog daemon listens the
+	// log is dropped, or goes to stderr if that is a terminal), "stderr",
+	// or a file path (appended). MTAs copy a delivery agent's stderr into
+	// their logs and bounces, so by default it carries only the one-line
+	// reason of a failure.
 	LogFile string `toml:"log_file"`
 }
 

@@ -209,10 +209,17 @@ func newLogger(cfg config.Config, stderr io.Writer) (*slog.Logger, func(), error
 	switch dest := cfg.LDA.LogFile; dest {
 	case "", "stderr":
 	case "syslog":
-		// Without a syslog daemon (containers, tests) log to stderr rather
-		// than lose the log or refuse to deliver.
-		if sl, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "sieve-lda"); err == nil {
+		if sl, err := dialSyslog(); err == nil {
 			w, closeFn = sl, func() { sl.Close() }
+		} else if !interactive(stderr) {
+			// No syslog daemon (a container, say) and stderr goes to the
+			// MTA: it copies the first line of that output into its log
+			// and all of it into bounces, so log lines there would push
+			// the one-line reason down and show paths and script errors
+			// to remote senders. Without syslog the log is dropped (set
+			// log_file to keep it); an admin running sieve-lda by hand
+			// (stderr a terminal) still sees it.
+			w = io.Discard
 		}
 	default:
 		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
@@ -227,6 +234,22 @@ func newLogger(cfg config.Config, stderr io.Writer) (*slog.Logger, func(), error
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(h), closeFn, nil
+}
+
+// dialSyslog connects to the local syslog daemon (a variable for tests).
+var dialSyslog = func() (io.WriteCloser, error) {
+	return syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "sieve-lda")
+}
+
+// interactive reports whether w is a terminal (or another character
+// device such as /dev/null) rather than a pipe or file an MTA reads.
+func interactive(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // deadlineReader makes reads from a pipe (the MTA's usual stdin) end when

@@ -524,3 +524,44 @@ func TestEngineLimitsFromConfig(t *testing.T) {
 		})
 	}
 }
+
+// With the default log_file = "syslog" and no syslog daemon (containers),
+// stderr, which the MTA logs (first line) and puts into bounces, must still
+// carry only the one-line reason: nothing on success, one line on failure.
+func TestNoSyslogKeepsStderrOneLine(t *testing.T) {
+	s := newSite(t, "")
+	cfg := fmt.Sprintf("[storage]\nroot = %q\n[lda]\nmail_dir = %q\n",
+		s.sieve, filepath.Join(s.mail, "{domain}", "{user}"))
+	if err := os.WriteFile(s.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A broken script logs why it fell back to INBOX.
+	s.script(`require "fileinto"; fileinto "A"`)
+	old := dialSyslog
+	dialSyslog = func() (io.WriteCloser, error) { return nil, fmt.Errorf("no syslog daemon") }
+	t.Cleanup(func() { dialSyslog = old })
+
+	for _, tc := range []struct {
+		name   string
+		rcpt   string
+		code   int
+		stderr string
+	}{
+		{"delivered to INBOX", "alice@example.org", 0, ""},
+		{"unknown user", "nobody@example.org", 67, "sieve-lda: unknown user nobody@example.org\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var errb bytes.Buffer
+			code := run([]string{"-c", s.cfg, "-d", tc.rcpt, "-f", "bob@example.net"}, strings.NewReader(msg), &errb)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.code, errb.String())
+			}
+			if errb.String() != tc.stderr {
+				t.Errorf("stderr = %q, want %q", errb.String(), tc.stderr)
+			}
+		})
+	}
+	if got := s.messages(); len(got) != 1 {
+		t.Errorf("messages = %v, want one in INBOX", keys(got))
+	}
+}

@@ -359,7 +359,7 @@ func TestModesAndGroup(t *testing.T) {
 	ctx := context.Background()
 	old := umask(0o077) // a strict umask must not change the configured modes
 	defer umask(old)
-	gid := os.Getgid()
+	gid := otherGroup(t)
 	u := newUser(t, Config{FileMode: 0o640, DirMode: 0o750, Group: strconv.Itoa(gid)})
 	if err := u.Put(ctx, "s", []byte("keep;")); err != nil {
 		t.Fatal(err)
@@ -387,9 +387,31 @@ func TestModesAndGroup(t *testing.T) {
 			t.Errorf("%s gid %d, want %d", tc.path, g, gid)
 		}
 	}
+	// The link Exim follows carries the group too.
+	if st, err := os.Lstat(u.ActivePath()); err != nil || fileGID(st) != gid {
+		t.Errorf("active link: %v, gid want %d", err, gid)
+	}
 	if _, err := New(Config{Root: t.TempDir(), Group: "no-such-group-sieved"}); err == nil {
 		t.Error("New with an unknown group succeeded")
 	}
+}
+
+// otherGroup returns a group the process may give its files other than the
+// one they get anyway, so that a store that forgot to chgrp fails the test:
+// any gid as root, else a supplementary group.
+func otherGroup(t *testing.T) int {
+	egid := os.Getegid()
+	if os.Geteuid() == 0 {
+		return egid + 4242
+	}
+	groups, _ := os.Getgroups()
+	for _, g := range groups {
+		if g != egid {
+			return g
+		}
+	}
+	t.Skip("no group other than the primary one to chgrp to")
+	return 0
 }
 
 // A directory Dovecot Pigeonhole wrote (sieve = file:<root>/%d/%n;

@@ -62,3 +62,46 @@ func TestRegistryPerOptions(t *testing.T) {
 		t.Fatalf("SupportedExtensions = %v", got)
 	}
 }
+
+// A loader registered in Options.Commands can wrap a built-in command
+// through BuiltinCommand: the wrapper sees every use and the built-in
+// still runs.
+func TestBuiltinCommandWrap(t *testing.T) {
+	if BuiltinCommand("no-such-command") != nil {
+		t.Fatal("BuiltinCommand returned a loader for an unknown command")
+	}
+	keep := BuiltinCommand("KEEP")
+	if keep == nil {
+		t.Fatal("no built-in keep")
+	}
+	var lines []int
+	opts := &Options{
+		MaxRedirects: 5, MaxVariableCount: 10, MaxVariableNameLen: 32, MaxVariableLen: 100,
+		Commands: map[string]CommandLoader{
+			"keep": func(s *Script, c parser.Cmd) (Cmd, error) {
+				lines = append(lines, c.Line)
+				return keep(s, c)
+			},
+		},
+	}
+	s, err := loadWith(t, opts, "keep;\nkeep;\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(lines, []int{1, 2}) {
+		t.Errorf("wrapper saw lines %v, want [1 2]", lines)
+	}
+	d := NewRuntimeData(s, DummyPolicy{}, EnvelopeStatic{}, MessageStatic{})
+	if err := s.Execute(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for _, a := range d.AppliedActions {
+		if k, ok := a.(ActionKeep); ok && !k.Implicit {
+			kept++
+		}
+	}
+	if kept != 2 {
+		t.Errorf("actions %v, want two explicit keeps from the wrapped built-in", d.AppliedActions)
+	}
+}

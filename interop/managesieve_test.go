@@ -450,6 +450,7 @@ func msRunWithTimeout(t *testing.T, cmd *exec.Cmd, d time.Duration) error {
 type libSession struct {
 	TLS          string
 	Login        bool
+	LoginError   string `json:"login_error"`
 	List0        *libListing
 	PutMain      bool      `json:"put_main"`
 	PutUni       bool      `json:"put_uni"`
@@ -505,9 +506,24 @@ const msUniName = "Filter Köln ✓"
 // every step. getExact: the library hands GETSCRIPT's literal over as it
 // came (Net_Sieve) instead of re-joining lines (sievelib).
 func runLibSession(t *testing.T, env *msClientEnv, srv *msServer, userName string, interp, script string, getExact bool) {
+	s := runLibScript(t, env, srv, userName, interp, script, true)
+	if !s.Login {
+		t.Fatalf("login failed: %s", s.LoginError)
+	}
+	if !strings.HasPrefix(s.TLS, "TLSv1.") || s.TLS < "TLSv1.2" {
+		t.Errorf("session ran over %q, want STARTTLS with TLS 1.2 or later", s.TLS)
+	}
+	checkLibSession(t, srv, userName, s, getExact)
+}
+
+// runLibScript runs a session script with its interpreter and returns
+// its report.
+func runLibScript(t *testing.T, env *msClientEnv, srv *msServer, userName string, interp, script string, useTLS bool) libSession {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := map[string]any{
-		"host": "127.0.0.1", "port": srv.port,
+		"usetls": useTLS,
+		"host":   "127.0.0.1", "port": srv.port,
 		"user": userName, "password": msClientUsers[userName],
 		"wrong_password": "wrong-" + msClientUsers[userName],
 		"good":           msGoodScript, "broken": msBrokenScript,
@@ -532,13 +548,12 @@ func runLibSession(t *testing.T, env *msClientEnv, srv *msServer, userName strin
 	if err := json.Unmarshal(o.Bytes(), &s); err != nil {
 		t.Fatalf("session output: %v\n%s", err, o.String())
 	}
+	return s
+}
 
-	if !s.Login {
-		t.Fatalf("login failed")
-	}
-	if !strings.HasPrefix(s.TLS, "TLSv1.") || s.TLS < "TLSv1.2" {
-		t.Errorf("session ran over %q, want STARTTLS with TLS 1.2 or later", s.TLS)
-	}
+// checkLibSession checks every step a session script reported.
+func checkLibSession(t *testing.T, srv *msServer, userName string, s libSession, getExact bool) {
+	t.Helper()
 	if !s.List0.is("") {
 		t.Errorf("first LISTSCRIPTS: %s, want nothing", s.List0)
 	}
@@ -603,4 +618,47 @@ func runNetSieve(t *testing.T, env *msClientEnv, srv *msServer) {
 	php := requirePeer(t, "php")
 	requirePeer(t, "/usr/share/php/Net/Sieve.php")
 	runLibSession(t, env, srv, "php@example.org", php, "netsieve_session.php", true)
+}
+
+// Roundcube on the same host often runs with managesieve_usetls = false
+// (webmails that cannot STARTTLS, see the wire notes). sieved refuses
+// plaintext logins unless -allow-plaintext is given; with it, the whole
+// Net_Sieve session works without TLS. (Dovecot allows it because it
+// treats loopback clients as secure.)
+func TestManageSieveNetSievePlaintext(t *testing.T) {
+	t.Parallel()
+	php := requirePeer(t, "php")
+	requirePeer(t, "/usr/share/php/Net/Sieve.php")
+	dir := t.TempDir()
+	env := &msClientEnv{certs: msMakeCerts(t, dir), passwd: filepath.Join(dir, "passwd")}
+	msWritePasswd(t, env.passwd, msClientUsers)
+	const userName = "php@example.org"
+
+	t.Run("refused-by-default", func(t *testing.T) {
+		t.Parallel()
+		srv := startSieved(t, env.passwd, env.certs)
+		s := runLibScript(t, env, srv, userName, php, "netsieve_session.php", false)
+		if s.Login {
+			t.Fatalf("Net_Sieve logged in without TLS although sieved runs without -allow-plaintext")
+		}
+		// SASL "" before TLS: Net_Sieve finds no mechanism to try.
+		if !strings.Contains(s.LoginError, "authentication methods") {
+			t.Errorf("login error %q, want Net_Sieve's \"no authentication methods\"", s.LoginError)
+		}
+		if s.TLS != "" {
+			t.Errorf("connection used %q, want plaintext", s.TLS)
+		}
+	})
+	t.Run("allow-plaintext", func(t *testing.T) {
+		t.Parallel()
+		srv := startSieved(t, env.passwd, env.certs, "-allow-plaintext")
+		s := runLibScript(t, env, srv, userName, php, "netsieve_session.php", false)
+		if !s.Login {
+			t.Fatalf("Net_Sieve without TLS against sieved -allow-plaintext: login failed: %s", s.LoginError)
+		}
+		if s.TLS != "" {
+			t.Errorf("connection used %q, want plaintext", s.TLS)
+		}
+		checkLibSession(t, srv, userName, s, true)
+	})
 }

@@ -3,7 +3,8 @@
 // managesieve plugin uses, called the way Roundcube calls it.
 //
 // Run by interop/managesieve_test.go: $argv[1] is a JSON file with host,
-// port, user, password, wrong_password, good, broken, uni_name and cafile.
+// port, user, password, wrong_password, good, broken, uni_name, cafile and
+// usetls (Roundcube's managesieve_usetls).
 // Every step's result goes to stdout as one JSON object; the Go test
 // asserts on it, this script asserts nothing itself.
 error_reporting(E_ALL & ~E_DEPRECATED & ~E_STRICT);
@@ -48,13 +49,14 @@ $tls = array('ssl' => array(
 ));
 
 $sieve = new Net_Sieve();
-$res = $sieve->connect($cfg['host'], $cfg['port'], $tls, true);
+$res = $sieve->connect($cfg['host'], $cfg['port'], $tls, $cfg['usetls']);
 $out['connect'] = result($res);
 $meta = stream_get_meta_data($sieve->_sock->fp);
 $out['tls'] = isset($meta['crypto']['protocol']) ? $meta['crypto']['protocol'] : '';
 // Roundcube's managesieve_auth_type = 'LOGIN'.
 $res = failed($res) ? $res : $sieve->login($cfg['user'], $cfg['password'], 'LOGIN');
 $out['login'] = !failed($res);
+$out['login_error'] = failed($res) ? $res->getMessage() : '';
 if ($out['login']) {
     $out['list0'] = listing($sieve);
     $out['put_main'] = !failed($sieve->installScript('main', $good));
@@ -81,7 +83,7 @@ if ($out['login']) {
 
 // A wrong password, through SASL PLAIN (Net_Sieve's choice).
 $sieve = new Net_Sieve();
-$res = $sieve->connect($cfg['host'], $cfg['port'], $tls, true);
+$res = $sieve->connect($cfg['host'], $cfg['port'], $tls, $cfg['usetls']);
 if (!failed($res)) {
     $res = $sieve->login($cfg['user'], $cfg['wrong_password']);
 }

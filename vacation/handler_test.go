@@ -171,3 +171,62 @@ func TestHandlerParallelOneReply(t *testing.T) {
 		t.Fatalf("%d replies from 20 parallel deliveries, want 1", len(rec.msgs))
 	}
 }
+
+// Every skip rule, reached through Handle, is logged once at info level
+// with its rule name and a reason, and sends nothing.
+func TestHandlerEverySkipLoggedAtInfo(t *testing.T) {
+	received := strings.Repeat("Received: from x by y; Mon, 1 Jan 2024 00:00:00 +0000\n", 11)
+	cases := []struct {
+		rule      Rule
+		from, to  string
+		hdr       string
+		addresses []string
+		reason    string // substring of the logged message
+	}{
+		{rule: RuleNullRecipient, from: "bob@example.com", to: "", hdr: plainHdr, reason: "recipient is <>"},
+		{rule: RuleNullSender, from: "", hdr: plainHdr, reason: "sender is <>"},
+		{rule: RuleOwnAddress, from: "alice@example.org", hdr: plainHdr, reason: "own address"},
+		{rule: RuleAddresses, from: "bob@example.com", hdr: plainHdr, addresses: []string{"bob@example.com"}, reason: ":addresses"},
+		{rule: RuleAlreadyAnswered, from: "bob@example.com", hdr: plainHdr, reason: "already answered"},
+		{rule: RuleListHeader, from: "bob@example.com", hdr: plainHdr + "List-Id: <l.example.com>\n", reason: "List-Id"},
+		{rule: RuleAutoSubmitted, from: "bob@example.com", hdr: plainHdr + "Auto-Submitted: auto-generated\n", reason: "Auto-Submitted: auto-generated"},
+		{rule: RulePrecedence, from: "bob@example.com", hdr: plainHdr + "Precedence: junk\n", reason: "Precedence: junk"},
+		{rule: RuleSuppress, from: "bob@example.com", hdr: plainHdr + "X-Auto-Response-Suppress: OOF\n", reason: "X-Auto-Response-Suppress: OOF"},
+		{rule: RuleSystemSender, from: "MAILER-DAEMON@example.com", hdr: plainHdr, reason: "system address"},
+		{rule: RuleNoReplySender, from: "no-reply@example.com", hdr: plainHdr, reason: "no-reply address"},
+		{rule: RuleTooManyReceived, from: "bob@example.com", hdr: plainHdr + received, reason: "11 Received"},
+		{rule: RuleNotAddressed, from: "bob@example.com", hdr: "From: bob@example.com\nTo: team@example.org\n", reason: "alias, a list or Bcc"},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.rule), func(t *testing.T) {
+			rec := &recorder{}
+			h, logs := newHandler(t, rec, nil)
+			dir := t.TempDir()
+			act := &Action{Period: day, Handle: "h", Reason: "away", Addresses: tc.addresses}
+			d := delivery(t, dir, tc.from, tc.hdr)
+			d.Envelope.To = tc.to
+			if tc.to == "" && tc.rule != RuleNullRecipient {
+				d.Envelope.To = "alice@example.org"
+			}
+			if tc.rule == RuleAlreadyAnswered {
+				if out := h.Handle(context.Background(), d, act); !out.Sent {
+					t.Fatalf("first message not answered: %+v", out)
+				}
+				logs.Reset()
+			}
+			sentBefore := len(rec.msgs)
+			out := h.Handle(context.Background(), d, act)
+			if out.Skip == nil || out.Skip.Rule != tc.rule || out.Sent || len(rec.msgs) != sentBefore {
+				t.Fatalf("outcome %+v (sent %d), want a skip by %s", out, len(rec.msgs)-sentBefore, tc.rule)
+			}
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("want one log line, got:\n%s", logs)
+			}
+			l := lines[0]
+			if !strings.Contains(l, "level=INFO") || !strings.Contains(l, "rule="+string(tc.rule)) || !strings.Contains(l, tc.reason) {
+				t.Errorf("log line %q: want level=INFO, rule=%s and %q", l, tc.rule, tc.reason)
+			}
+		})
+	}
+}

@@ -193,6 +193,7 @@ sieve_lda:
   delivery_date_add
   envelope_to_add
   temp_errors = 64 : 69 : 70 : 71 : 72 : 73 : 74 : 75 : 78
+  log_defer_output
   log_fail_output
   return_fail_output
   user = %[5]s
@@ -434,6 +435,18 @@ func TestEximDefersOnTemporaryFailure(t *testing.T) {
 		if len(ents) != 0 {
 			t.Fatalf("%s/ has %d entries after a failed delivery", sub, len(ents))
 		}
+	}
+	// Exim logs the first line of the pipe's output with the deferral
+	// (log_defer_output): it must be sieve-lda's reason, not a log line.
+	mainlog, _ := os.ReadFile(filepath.Join(e.dir, "log", "mainlog"))
+	var deferLine string
+	for _, l := range strings.Split(string(mainlog), "\n") {
+		if strings.Contains(l, "<alice@example.org>: sieve_lda transport output: ") {
+			deferLine = l
+		}
+	}
+	if _, reason, _ := strings.Cut(deferLine, "transport output: "); !strings.HasPrefix(reason, "sieve-lda: cannot write message") {
+		t.Errorf("Exim's deferral line does not carry sieve-lda's reason:\n%s\nmainlog:\n%s", deferLine, mainlog)
 	}
 	for _, sub := range []string{"tmp", "new", "cur"} {
 		if err := os.Chmod(filepath.Join(inbox, sub), 0o700); err != nil {

@@ -63,7 +63,9 @@ use, and make "known user" mean "has a Maildir", as sieve-lda does:
     envelope_to_add
     # defer and retry on the temporary sysexits codes, bounce on the others
     temp_errors = 64 : 69 : 70 : 71 : 72 : 73 : 74 : 75 : 78
-    # put sieve-lda's one-line reason into the log and the bounce
+    # put sieve-lda's one-line reason into the log (deferrals too) and
+    # the bounce
+    log_defer_output
     log_fail_output
     return_fail_output
     user = vmail
@@ -79,7 +81,7 @@ virtual_transport = sieve-lda, and sieve-lda_destination_recipient_limit = 1
 in main.cf):
 
   sieve-lda unix -  n  n  -  -  pipe
-    flags=DRh user=vmail:vmail argv=/usr/local/bin/sieve-lda
+    flags=DRh null_sender= user=vmail:vmail argv=/usr/local/bin/sieve-lda
     -c /etc/sieved/sieved.toml -e -f ${sender} -a ${original_recipient}
     -d ${recipient}
 
@@ -88,5 +90,8 @@ RECIPIENT and ORIGINAL_RECIPIENT, so no arguments are needed):
 
   mailbox_command = /usr/local/bin/sieve-lda -c /etc/sieved/sieved.toml -e
 
-Postfix defers on 75 and bounces on other non-zero codes.
+pipe(8) expands ${sender} of a bounce to "MAILER-DAEMON" unless null_sender=
+is set empty as above; sieve-lda would then take it for a real sender and
+send rejection notices to it. Postfix defers on 75 and bounces on other
+non-zero codes.
 `

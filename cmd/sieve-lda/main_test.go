@@ -132,7 +132,8 @@ func TestHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"-d RECIPIENT", "driver = pipe", "message_prefix =", "temp_errors = 64 : 69 : 70 : 71 : 72 : 73 : 74 : 75 : 78",
-		"local_part_suffix = +* : -*", "$domain_data", "mailbox_command", "argv=/usr/local/bin/sieve-lda"} {
+		"local_part_suffix = +* : -*", "$domain_data", "mailbox_command", "argv=/usr/local/bin/sieve-lda",
+		"log_defer_output", "null_sender= "} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--help lacks %q", want)
 		}

@@ -217,6 +217,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := newReader(strings.NewReader(string(data)), 256, 512, func(string, int) (int64, string) { return 128, "" })
+		r.maxCommand = 400
 		for i := 0; i <= len(data); i++ {
 			cmd, err := r.readCommand()
 			var pe *parseError
@@ -235,7 +236,14 @@ func FuzzParse(f *testing.F) {
 			if cmd.name == "" || cmd.name != strings.ToUpper(cmd.name) {
 				t.Fatalf("bad command name %q", cmd.name)
 			}
+			total := 0
 			for _, a := range cmd.args {
+				if a.literal {
+					total += len(a.val)
+				}
+				if total > 400 {
+					t.Fatalf("command holds %d bytes of literals, over the 400-byte budget", total)
+				}
 				if !utf8.ValidString(a.val) {
 					t.Fatalf("invalid UTF-8 argument %q", a.val)
 				}

@@ -125,6 +125,7 @@ const (
 	tlsMarker       = "\x00tls\x00"
 	challengeMarker = "\x00challenge\x00"
 	quietSuffix     = "\x00quiet\x00"
+	pendingMarker   = "\x00pending\x00"
 )
 
 type msStep struct {
@@ -141,6 +142,11 @@ var msSessionFuncs = template.FuncMap{
 	"greeting":  func() string { return greetingMarker },
 	"tls":       func() string { return tlsMarker },
 	"challenge": func() string { return challengeMarker },
+	// tlsthen is tls, but the command is sent right after the handshake,
+	// before the server's capability block is read (Thunderbird does
+	// this); pending reads a response without sending anything.
+	"tlsthen": func(cmd string) string { return tlsMarker + cmd },
+	"pending": func() string { return pendingMarker },
 	// quiet: only the status of a greeting or post-STARTTLS block counts
 	// (the main session compares the capabilities once).
 	"quiet": func(marker string) string { return marker + quietSuffix },
@@ -397,9 +403,13 @@ func (m *msClient) exchange(c string) string {
 	_ = m.conn.SetDeadline(time.Now().Add(15 * time.Second))
 	c, quiet := strings.CutSuffix(c, quietSuffix)
 	var extra []string
-	switch c {
-	case greetingMarker:
-	case tlsMarker:
+	switch {
+	case c == greetingMarker:
+	case strings.HasPrefix(c, pendingMarker):
+		c = strings.TrimPrefix(c, pendingMarker)
+	case strings.HasPrefix(c, tlsMarker):
+		then := strings.TrimPrefix(c, tlsMarker)
+		c = tlsMarker
 		tc := tls.Client(m.conn, m.tc.clientConfig())
 		if err := tc.Handshake(); err != nil {
 			// EOF or a reset, as the race goes: the detail is no result.
@@ -409,6 +419,11 @@ func (m *msClient) exchange(c string) string {
 		m.conn = tc
 		m.r = bufio.NewReader(tc)
 		_ = m.conn.SetDeadline(time.Now().Add(15 * time.Second))
+		if then != "" {
+			if err := m.send(then + "\r\n"); err != nil {
+				return "closed"
+			}
+		}
 	default:
 		parts := strings.Split(c, challengeMarker)
 		for i, p := range parts {

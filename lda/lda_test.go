@@ -315,6 +315,16 @@ func TestRedirectCopyAndFrom(t *testing.T) {
 	}
 }
 
+func TestRedirectOfBounceKeepsNullSender(t *testing.T) {
+	e := newEnv(t, `redirect "carol@example.com";`)
+	if _, err := e.deliver(Request{Sender: "MAILER-DAEMON", SenderSet: true}, testMsg); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.sink.Mails(); len(m) != 1 || m[0].From != "" {
+		t.Errorf("sent %+v, want one redirect with the null sender", m)
+	}
+}
+
 func TestRedirectLoopsAndFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name, script, msg, reject string
@@ -381,6 +391,22 @@ func TestReject(t *testing.T) {
 		}
 		if m := e.sink.Mails(); len(m) != 0 {
 			t.Errorf("notice sent to the null sender: %+v", m)
+		}
+	})
+	// Postfix's pipe(8) passes a bounce's sender as "MAILER-DAEMON"
+	// unless null_sender= is set.
+	t.Run("MAILER-DAEMON from Postfix pipe gets nothing", func(t *testing.T) {
+		e := newEnv(t, script)
+		if _, err := e.deliver(Request{Sender: "MAILER-DAEMON", SenderSet: true}, testMsg); err != nil {
+			t.Fatal(err)
+		}
+		if m := e.sink.Mails(); len(m) != 0 {
+			t.Errorf("notice sent for a bounce: %+v", m)
+		}
+		// Like any rejection for the null sender: nothing stored (a failed
+		// notice would have kept it in INBOX).
+		if got := e.files(""); len(got) != 0 {
+			t.Errorf("stored %q, want no notice attempt and nothing stored", got)
 		}
 	})
 	t.Run("by exit status", func(t *testing.T) {

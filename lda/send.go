@@ -66,6 +66,9 @@ func (l *LDA) redirect(ctx context.Context, d *Delivery, rd engine.Redirect) err
 		return err
 	}
 	from := d.Envelope.From
+	if nullSender(from) {
+		from = ""
+	}
 	switch l.Config.RedirectFrom {
 	case "recipient":
 		from = d.Recipient.Base()
@@ -75,6 +78,15 @@ func (l *LDA) redirect(ctx context.Context, d *Delivery, rd engine.Redirect) err
 	nl := lineEnding(d.Message)
 	hdr := RedirectedByHeader + ": " + d.Recipient.Base() + nl
 	return l.Sender.Send(ctx, from, []string{strings.Trim(rd.Address, "<> ")}, io.MultiReader(strings.NewReader(hdr), body))
+}
+
+// nullSender reports whether an envelope sender stands for the null
+// sender <>: empty, or the bare "MAILER-DAEMON" that Postfix's pipe(8)
+// puts into ${sender} for a bounce unless the transport sets null_sender=
+// (many dovecot-lda command lines do not). Answering it would send
+// rejection notices to a mailer daemon and risk bounce loops.
+func nullSender(addr string) bool {
+	return addr == "" || strings.EqualFold(addr, "MAILER-DAEMON")
 }
 
 // lineEnding guesses the message's line ending from its first line, so a
@@ -99,7 +111,7 @@ func lineEnding(m *engine.Message) string {
 // as Pigeonhole does.
 func (l *LDA) reject(ctx context.Context, req Request, d *Delivery, reason string) error {
 	to := d.Envelope.From
-	if to == "" {
+	if nullSender(to) {
 		d.Log.Info("rejected; no notice sent to the null sender", "reason", reason)
 		return nil
 	}

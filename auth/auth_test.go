@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -367,4 +368,57 @@ func ExampleSplitLogin() {
 	// Output:
 	// alice example.org
 	// bob@example.org
+}
+
+// Memory-hard hashes (ARGON2ID: 64 MiB each with Dovecot's defaults) are
+// computed a few at a time, however many clients log in at once; known
+// and unknown users alike.
+func TestPasswdFileBoundsConcurrentChecks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users")
+	writeFile(t, path, "alice@example.org:"+vectors[3].field+"\n")
+	p, err := NewPasswdFile(path, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	running, peak := 0, 0
+	p.verify = func(field, password string) error {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return errMismatch
+	}
+	const clients = 24
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := "alice@example.org"
+			if i%2 == 1 {
+				user = "nobody@example.org"
+			}
+			if _, err := p.Authenticate(context.Background(), user, "wrong"); !errors.Is(err, ErrInvalidCredentials) {
+				t.Errorf("%s: %v, want ErrInvalidCredentials", user, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if limit := maxConcurrentChecks(); peak > limit || peak < 1 {
+		t.Errorf("%d password checks ran at once, want at most %d", peak, limit)
+	}
+	// A client that gives up while queued is not kept waiting.
+	for range cap(p.checks) {
+		p.checks <- struct{}{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := p.Authenticate(ctx, "alice@example.org", "wrong"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("queued past its deadline: %v, want ErrUnavailable", err)
+	}
 }

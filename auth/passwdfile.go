@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,6 +36,28 @@ type PasswdFile struct {
 	mu      sync.Mutex
 	stamp   fileStamp
 	entries map[Identity]passwdEntry
+
+	// checks bounds the password hashes computed at once: a memory-hard
+	// scheme (ARGON2ID: Dovecot's default is 64 MiB per check) times
+	// every connection a client may open would exhaust memory.
+	checks chan struct{}
+	verify func(field, password string) error // VerifyPassword; tests replace it
+}
+
+// maxConcurrentChecks is the number of password checks run at once: one
+// per CPU, since the hashes are CPU-bound; more only queue for the CPUs
+// while holding their memory.
+func maxConcurrentChecks() int { return max(2, runtime.GOMAXPROCS(0)) }
+
+// check runs verify within the concurrency bound; waiting ends with ctx.
+func (p *PasswdFile) check(ctx context.Context, field, password string) error {
+	select {
+	case p.checks <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("auth: passwd-file: %w: %w", ErrUnavailable, ctx.Err())
+	}
+	defer func() { <-p.checks }()
+	return p.verify(field, password)
 }
 
 type fileStamp struct {
@@ -55,7 +78,10 @@ func NewPasswdFile(path, defaultDomain string, log *slog.Logger) (*PasswdFile, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &PasswdFile{path: path, defaultDomain: strings.ToLower(defaultDomain), log: log}
+	p := &PasswdFile{
+		path: path, defaultDomain: strings.ToLower(defaultDomain), log: log,
+		checks: make(chan struct{}, maxConcurrentChecks()), verify: VerifyPassword,
+	}
 	if err := p.reload(); err != nil {
 		return nil, err
 	}
@@ -80,17 +106,21 @@ func (p *PasswdFile) Authenticate(ctx context.Context, username, password string
 	if !ok {
 		// Spend about the time a real check would, so that response
 		// times do not tell which users exist.
-		_ = VerifyPassword(dummyHash, password)
+		if err := p.check(ctx, dummyHash, password); errors.Is(err, ErrUnavailable) {
+			return Identity{}, err
+		}
 		return Identity{}, fmt.Errorf("auth: passwd-file: unknown user %q: %w", sanitize(username), ErrInvalidCredentials)
 	}
 	if e.nologin || e.password == "" {
 		return Identity{}, fmt.Errorf("auth: passwd-file: user %q may not log in: %w", sanitize(username), ErrInvalidCredentials)
 	}
-	switch err := VerifyPassword(e.password, password); {
+	switch err := p.check(ctx, e.password, password); {
 	case err == nil:
 		return e.id, nil
 	case errors.Is(err, errMismatch):
 		return Identity{}, fmt.Errorf("auth: passwd-file: user %q: wrong password: %w", sanitize(username), ErrInvalidCredentials)
+	case errors.Is(err, ErrUnavailable):
+		return Identity{}, err
 	default:
 		p.log.Error("passwd-file entry unusable", "file", p.path, "user", sanitize(username), "err", err)
 		return Identity{}, fmt.Errorf("auth: passwd-file %s: user %q: %w", p.path, sanitize(username), err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -93,5 +94,10 @@ func updateLocked(ctx context.Context, path string, perm filePerm, update func(o
 		return fmt.Errorf("maildir: rename %q: %w", lock, err)
 	}
 	done = true
+	// The rename must be durable before a message names a keyword letter
+	// it assigned (the caller links the message next).
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("maildir: %w", err)
+	}
 	return nil
 }

@@ -89,7 +89,10 @@ func (m *Maildir) perm() filePerm {
 }
 
 // Init creates the root's tmp/, new/ and cur/ (and the root itself).
+// Directories it creates are made durable (their parents fsync'ed): a
+// message linked into a new/ that a crash could take away is lost.
 func (m *Maildir) Init() error {
+	missing := missingDirs(m.Root)
 	if err := os.MkdirAll(m.Root, m.perm().dir); err != nil {
 		return fmt.Errorf("maildir: init %q: %w", m.Root, err)
 	}
@@ -98,6 +101,50 @@ func (m *Maildir) Init() error {
 	}
 	if err := m.perm().chown(m.Root, filepath.Join(m.Root, "tmp"), filepath.Join(m.Root, "new"), filepath.Join(m.Root, "cur")); err != nil {
 		return fmt.Errorf("maildir: init %q: %w", m.Root, err)
+	}
+	if err := syncParents(missing); err != nil {
+		return fmt.Errorf("maildir: init %q: %w", m.Root, err)
+	}
+	return nil
+}
+
+// missingDirs lists the directories Init or Create will have to make for
+// the Maildir at dir: dir's tmp/, new/ and cur/, dir itself and its missing
+// ancestors.
+func missingDirs(dir string) []string {
+	var out []string
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		if _, err := os.Lstat(filepath.Join(dir, sub)); err != nil {
+			out = append(out, filepath.Join(dir, sub))
+		}
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// syncParents fsyncs the parent directory of each of dirs (once each), so
+// that the entries naming them are durable.
+func syncParents(dirs []string) error {
+	done := map[string]bool{}
+	for _, d := range dirs {
+		p := filepath.Dir(d)
+		if done[p] {
+			continue
+		}
+		done[p] = true
+		if _, err := os.Lstat(d); err != nil {
+			continue // not created after all
+		}
+		// A parent we may write but not read (mode -wx) cannot be
+		// opened to fsync it: go on rather than defer every delivery.
+		if err := syncDir(p); err != nil && !errors.Is(err, fs.ErrPermission) {
+			return err
+		}
 	}
 	return nil
 }
@@ -138,6 +185,7 @@ func (m *Maildir) Create(ctx context.Context, f Folder) error {
 	}
 	p := m.perm()
 	dir := m.Path(f)
+	missing := missingDirs(dir)
 	if err := gomaildir.Dir(dir).Init(); err != nil {
 		return fmt.Errorf("maildir: create %q: %w", f.Name, err)
 	}
@@ -147,6 +195,15 @@ func (m *Maildir) Create(ctx context.Context, f Folder) error {
 	}
 	mf.Close()
 	if err := p.chown(dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "new"), filepath.Join(dir, "cur"), filepath.Join(dir, MaildirFolderFile)); err != nil {
+		return fmt.Errorf("maildir: create %q: %w", f.Name, err)
+	}
+	// The folder's own tmp/, new/ and cur/ entries and its entry in the
+	// root (with the maildirfolder marker) must survive a crash before a
+	// message is linked into it.
+	if err := syncParents(missing); err != nil {
+		return fmt.Errorf("maildir: create %q: %w", f.Name, err)
+	}
+	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("maildir: create %q: %w", f.Name, err)
 	}
 	if err := syncDir(m.Root); err != nil {
@@ -364,7 +421,8 @@ func dedup(b []byte) string {
 }
 
 // syncDir fsyncs a directory so that entries created in it are durable.
-func syncDir(dir string) error {
+// A variable so that tests can see which directories were synced.
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

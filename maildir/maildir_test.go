@@ -297,3 +297,87 @@ func FuzzParseKeywords(f *testing.F) {
 		}
 	})
 }
+
+// recordSyncs makes syncDir record the directories it fsyncs.
+func recordSyncs(t *testing.T) func() []string {
+	t.Helper()
+	var mu sync.Mutex
+	var got []string
+	old := syncDir
+	syncDir = func(dir string) error {
+		mu.Lock()
+		got = append(got, dir)
+		mu.Unlock()
+		return old(dir)
+	}
+	t.Cleanup(func() { syncDir = old })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := got
+		got = nil
+		return out
+	}
+}
+
+// Every directory entry a delivery depends on is fsync'ed before the
+// delivery is acknowledged: the Maildir directories Init and Create make
+// (their parents synced), and Dovecot's keyword file the message's info
+// letters refer to.
+func TestDirectoriesAreSynced(t *testing.T) {
+	ctx := context.Background()
+	synced := recordSyncs(t)
+	base := t.TempDir()
+	m := &Maildir{Root: filepath.Join(base, "example.org", "alice")}
+	if err := m.Init(); err != nil {
+		t.Fatal(err)
+	}
+	got := synced()
+	for _, want := range []string{base, filepath.Join(base, "example.org"), m.Root} {
+		if !contains(got, want) {
+			t.Errorf("Init: %q not synced (synced %q)", want, got)
+		}
+	}
+	// An existing Maildir needs no sync.
+	synced()
+	if err := m.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); len(got) != 0 {
+		t.Errorf("Init of an existing Maildir synced %q", got)
+	}
+
+	lists, _ := Mapper{}.Map("Lists/Go")
+	if err := m.Create(ctx, lists); err != nil {
+		t.Fatal(err)
+	}
+	got = synced()
+	for _, want := range []string{m.Root, m.Path(lists)} {
+		if !contains(got, want) {
+			t.Errorf("Create: %q not synced (synced %q)", want, got)
+		}
+	}
+
+	sp, err := m.Spool(ctx, strings.NewReader("Subject: x\n\nbody\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Remove()
+	synced()
+	if _, err := sp.Deliver(ctx, lists, SplitFlags([]string{"$Label1"})); err != nil {
+		t.Fatal(err)
+	}
+	got = synced()
+	if len(got) != 2 || got[0] != m.Path(lists) || got[1] != filepath.Join(m.Path(lists), "cur") {
+		t.Errorf("Deliver with a new keyword synced %q, want the folder (dovecot-keywords) then its cur/", got)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

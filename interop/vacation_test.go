@@ -71,6 +71,9 @@ root = %q
 
 [lda]
 mail_dir = "%s/{domain}/{user}"
+# The tests read sieve-lda's log (skip rules, send failures) from stderr;
+# the default (syslog) drops it when no syslog daemon listens.
+log_file = "stderr"
 
 [sender]
 %s

@@ -108,12 +108,7 @@ func (h *Handler) Handle(ctx context.Context, d Delivery, act *Action) (out Outc
 
 	env := d.Envelope
 	attrs := []any{"sender", env.From, "recipient", env.To, "handle", act.Handle}
-	user := d.User
-	if user == "" {
-		user = env.To
-	}
-	pol := h.Policy
-	pol.Aliases = append(append([]string(nil), pol.Aliases...), h.aliases(user, env.To)...)
+	pol := h.PolicyFor(d.User, env.To)
 
 	store := NewStore(d.Dir, h.MaxEntries)
 	store.now = now
@@ -170,16 +165,29 @@ func (h *Handler) Handle(ctx context.Context, d Delivery, act *Action) (out Outc
 	return Outcome{Sent: true, Reply: reply}
 }
 
-func (h *Handler) aliases(user, rcpt string) []string {
+// PolicyFor is the Policy of one delivery: the site's rules plus the
+// aliases configured for the user. user is the user's address without
+// detail as the delivery agent resolved it ("" derives it from rcpt), rcpt
+// the envelope recipient.
+func (o Options) PolicyFor(user, rcpt string) Policy {
+	if user == "" {
+		user = rcpt
+	}
+	pol := o.Policy
+	pol.Aliases = append(append([]string(nil), pol.Aliases...), o.aliases(user, rcpt)...)
+	return pol
+}
+
+func (o Options) aliases(user, rcpt string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, k := range []string{user, rcpt, baseAddr(rcpt, h.Policy.SubaddressSeparators)} {
+	for _, k := range []string{user, rcpt, baseAddr(rcpt, o.Policy.SubaddressSeparators)} {
 		k = strings.ToLower(normalizeAddr(k))
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
-		out = append(out, h.Aliases[k]...)
+		out = append(out, o.Aliases[k]...)
 	}
 	return out
 }

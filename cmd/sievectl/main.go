@@ -80,9 +80,17 @@ func register(c *command) {
 var extensionHooks []func(cfg config.Config) (engine.Extension, error)
 
 // actionDescribers render an extension's actions for `sievectl test`,
-// keyed by engine.ExtensionAction.Extension. Without one, engine.String
-// is used.
-var actionDescribers = map[string]func(a engine.ExtensionAction) string{}
+// keyed by engine.ExtensionAction.Extension: the text, and optionally what
+// delivery would make of the action for this message (a vacation reply
+// sent or not, and why). Without one, engine.String is used.
+var actionDescribers = map[string]func(a engine.ExtensionAction, dc describeContext) (text, outcome string){}
+
+// describeContext is what a describer may look at besides the action.
+type describeContext struct {
+	cfg      config.Config
+	envelope engine.Envelope
+	msg      *engine.Message
+}
 
 func main() {
 	os.Exit(run(context.Background(), &stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.Args[1:]))

@@ -49,6 +49,7 @@ type testReport struct {
 	maxErrors   int
 	envFrom     string // where the envelope sender came from
 	envTo       string
+	dc          describeContext
 }
 
 type envelopeReport struct {
@@ -76,6 +77,9 @@ type actionReport struct {
 	Reason   string   `json:"reason,omitempty"`
 	Value    any      `json:"value,omitempty"`
 	Text     string   `json:"text"` // human description
+	// Outcome says what delivery would make of an extension action on
+	// this message, e.g. whether a vacation reply would be sent.
+	Outcome string `json:"outcome,omitempty"`
 }
 
 type fallbackReport struct {
@@ -141,6 +145,7 @@ func runTest(ctx context.Context, st *stdio, args []string) int {
 	}
 	rep.Envelope = envelopeReport{From: env.From, To: env.To, OriginalTo: env.OriginalTo}
 
+	rep.dc = describeContext{cfg: cfg, envelope: env, msg: msg}
 	code = rep.run(ctx, eng, src, env, msg)
 	if *asJSON {
 		enc := json.NewEncoder(st.out)
@@ -180,14 +185,14 @@ func (rep *testReport) run(ctx context.Context, eng *engine.Engine, src []byte, 
 		return exitRuntime
 	}
 	for _, a := range res.Actions {
-		rep.Actions = append(rep.Actions, describe(a))
+		rep.Actions = append(rep.Actions, describe(a, rep.dc))
 	}
 	return exitOK
 }
 
 // describe turns an engine action into its report, with a sentence for a
 // person in Text.
-func describe(a engine.Action) actionReport {
+func describe(a engine.Action, dc describeContext) actionReport {
 	switch a := a.(type) {
 	case engine.Keep:
 		r := actionReport{Action: "keep", Implicit: a.Implicit, Mailbox: "INBOX", Flags: a.Flags}
@@ -229,7 +234,7 @@ func describe(a engine.Action) actionReport {
 	case engine.ExtensionAction:
 		r := actionReport{Action: a.Extension, Value: a.Value}
 		if d, ok := actionDescribers[a.Extension]; ok {
-			r.Text = d(a)
+			r.Text, r.Outcome = d(a, dc)
 		} else {
 			r.Text = engine.String(a)
 		}
@@ -270,6 +275,9 @@ func (rep *testReport) writeText(w io.Writer) {
 		}
 		n++
 		fmt.Fprintf(w, "  %d. %s\n", n, a.Text)
+		if a.Outcome != "" {
+			fmt.Fprintf(w, "     -> %s\n", a.Outcome)
+		}
 	}
 	if n == 0 {
 		fmt.Fprintln(w, "  (none)")

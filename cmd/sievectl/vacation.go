@@ -131,14 +131,17 @@ func vacationDir(cfg config.Config, address string) (string, error) {
 	return u.VacationDir(), nil
 }
 
-// describeVacation renders a vacation action for sievectl test.
-func describeVacation(a engine.ExtensionAction) string {
+// describeVacation renders a vacation action for sievectl test, and says
+// whether sieve-lda would send the reply for this message and envelope:
+// the same rules (vacation.Policy) except the memory of senders already
+// answered, which a dry run does not read.
+func describeVacation(a engine.ExtensionAction, dc describeContext) (string, string) {
 	v, ok := a.Value.(*vacation.Action)
 	if !ok {
-		return engine.String(a)
+		return engine.String(a), ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "vacation reply (period %s, handle %q", v.Period, v.Handle)
+	fmt.Fprintf(&b, "vacation reply (every %s per sender, handle %q", humanPeriod(v.Period), v.Handle)
 	if v.Subject != "" {
 		fmt.Fprintf(&b, ", subject %q", v.Subject)
 	}
@@ -152,5 +155,41 @@ func describeVacation(a engine.ExtensionAction) string {
 		b.WriteString(", mime")
 	}
 	fmt.Fprintf(&b, "): %q", v.Reason)
-	return b.String()
+	if dc.msg == nil {
+		return b.String(), ""
+	}
+	opts := vacation.OptionsFromConfig(dc.cfg.Vacation, dc.cfg.LDA.SubaddressSeparators)
+	env := dc.envelope
+	dec, err := opts.PolicyFor("", env.To).Check(vacation.Request{Sender: env.From, Recipient: env.To,
+		OriginalRecipient: env.OriginalTo, Header: dc.msg.Header(), Action: v}, nil)
+	switch {
+	case err != nil:
+		return b.String(), fmt.Sprintf("cannot tell whether a reply would be sent: %v", err)
+	case dec.Skip != nil:
+		return b.String(), fmt.Sprintf("no reply would be sent: %s (rule %s)", dec.Skip.Reason, dec.Skip.Rule)
+	}
+	mailFrom := "<>"
+	if opts.SendFromRecipient {
+		mailFrom = "<" + dec.EnvelopeFrom + ">"
+	}
+	from := v.From
+	if from == "" {
+		from = dec.ReplyFrom
+	}
+	return b.String(), fmt.Sprintf("a reply would be sent to <%s> from %s (MAIL FROM %s), unless <%s> was already answered in the last %s",
+		env.From, from, mailFrom, env.From, humanPeriod(v.Period))
+}
+
+// humanPeriod renders a vacation period as a script author wrote it.
+func humanPeriod(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d > 0 && d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	case d == time.Second:
+		return "1 second"
+	}
+	return fmt.Sprintf("%d seconds", d/time.Second)
 }

@@ -47,8 +47,13 @@ if envelope :detail "to" "lists" {
   stop;
 }
 if header :contains "subject" "flag me" {
-  addflag "\\Flagged";
+  addflag ["\\Flagged", "$Label1"];
   keep;
+  stop;
+}
+if header :contains "subject" "seen it" {
+  fileinto :flags ["\\Seen", "\\Answered", "Work"] "inbox";
+  fileinto "INBOX";
   stop;
 }
 if header :contains "subject" "Köln" {
@@ -372,12 +377,13 @@ func TestEximDeliversThroughSieveLDA(t *testing.T) {
 	e.send(t, "carol@remote.test", "alice@example.org", "=?iso-8859-1?q?K=F6ln_trip?=", "encoded subject")
 	e.send(t, "carol@remote.test", "alice@example.org", "junk offer", "discarded")
 	e.send(t, "carol@remote.test", "alice@example.org", "hello", "plain")
+	e.send(t, "carol@remote.test", "alice@example.org", "seen it", "one copy, flags and a keyword")
 	e.send(t, "carol@remote.test", "bob+x@example.org", "x marks", "broken script")
 	e.runQueue(t)
 
 	alice := e.readIMAP(t, "alice")
-	if got := alice.folders["INBOX"]; got != 2 {
-		t.Errorf("alice INBOX has %d messages, want 2 (flag me + hello); folders %v", got, alice.folders)
+	if got := alice.folders["INBOX"]; got != 3 {
+		t.Errorf("alice INBOX has %d messages, want 3 (flag me + hello + seen it, once); folders %v", got, alice.folders)
 	}
 	if got := alice.folders["Lists.Go"]; got != 2 {
 		t.Errorf("alice Lists.Go has %d messages, want 2 (+lists and -lists); folders %v", got, alice.folders)
@@ -389,22 +395,23 @@ func TestEximDeliversThroughSieveLDA(t *testing.T) {
 	for _, n := range alice.folders {
 		total += n
 	}
-	if total != 5 {
-		t.Errorf("alice has %d messages in all, want 5 (one discarded): %v", total, alice.folders)
+	if total != 6 {
+		t.Errorf("alice has %d messages in all, want 6 (one discarded): %v", total, alice.folders)
 	}
 	for _, f := range []string{"Lists.Go", "Städte"} {
 		if !alice.subscribed[f] {
 			t.Errorf("folder %q created by fileinto is not subscribed: %v", f, alice.subscribed)
 		}
 	}
-	flagged := 0
+	// Dovecot reads the Maildir info letters and dovecot-keywords as the
+	// flags and keywords the scripts set.
+	wantFlags := map[string]int{`$Label1 \Flagged \Recent`: 1, `Work \Answered \Recent \Seen`: 1, `\Recent`: 1}
+	gotFlags := map[string]int{}
 	for _, fl := range alice.flags["INBOX"] {
-		if strings.Contains(fl, `\Flagged`) {
-			flagged++
-		}
+		gotFlags[fl]++
 	}
-	if flagged != 1 {
-		t.Errorf("INBOX flags %q: want exactly one \\Flagged message", alice.flags["INBOX"])
+	if fmt.Sprint(gotFlags) != fmt.Sprint(wantFlags) {
+		t.Errorf("INBOX flags %q, want one message each with %v", alice.flags["INBOX"], wantFlags)
 	}
 
 	bob := e.readIMAP(t, "bob")

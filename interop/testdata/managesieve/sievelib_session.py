@@ -59,6 +59,13 @@ if out["login"]:
     out["delete"] = c.deletescript("renamed")
     out["delete_uni"] = c.deletescript(cfg["uni_name"])
     out["list3"] = listing(c)
+    if cfg.get("quote_name"):
+        # sievelib puts a name in quotes without escaping, so the server
+        # sees a broken command line followed by the script literal. The
+        # literal must not run as commands: the session has to go on.
+        ok = c.putscript('say "hi"', "keep;\r\n")
+        out["put_quote_name"] = {"ok": ok, "error": "" if ok else err(c)}
+        out["list_after_quote_name"] = listing(c)
     c.logout()
 
 # A wrong password, through SASL LOGIN this time.

@@ -138,7 +138,34 @@ func (l *LDA) Lookup(address string) (Recipient, error) {
 			return Recipient{}, errorf(ExitTempFail, err, "cannot look up %s", c.Base())
 		}
 	}
+	// No Maildir for any candidate. If the fixed part of the mail_dir
+	// template is missing too, the mail store is not there (an unmounted
+	// volume): that is not an unknown user, and a 67 would bounce every
+	// message for as long as it lasts.
+	if users == nil {
+		if root := templateRoot(l.Config.MailDir, l.StorageRoot); root != "" {
+			if _, err := os.Stat(root); err != nil {
+				return Recipient{}, errorf(ExitTempFail, err, "mail store %s is not available", root)
+			}
+		}
+	}
 	return Recipient{}, errorf(ExitNoUser, nil, "unknown user %s", full)
+}
+
+// templateRoot is the directory a path template names before its first
+// per-user placeholder ("/var/vmail" for "/var/vmail/{domain}/{user}"), ""
+// when there is none worth checking.
+func templateRoot(tmpl, storageRoot string) string {
+	t := strings.ReplaceAll(tmpl, "{storage_root}", storageRoot)
+	i := strings.IndexByte(t, '{')
+	if i < 0 {
+		return ""
+	}
+	root := filepath.Dir(t[:i] + "x")
+	if root == "/" || root == "." {
+		return ""
+	}
+	return root
 }
 
 func readUsers(path string) (map[string]bool, error) {

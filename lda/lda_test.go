@@ -256,6 +256,23 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// A missing mail store (say, an unmounted /var/vmail) is a temporary
+// failure, not an unknown user: exit 67 would bounce every message.
+func TestMailStoreMissing(t *testing.T) {
+	e := newEnv(t, "")
+	vmail := filepath.Join(t.TempDir(), "vmail")
+	e.l.Config.MailDir = filepath.Join(vmail, "{domain}", "{user}")
+	if _, err := e.l.Lookup("alice@example.org"); ExitCode(err) != ExitTempFail {
+		t.Errorf("missing mail store: %v, want exit 75", err)
+	}
+	if err := os.Mkdir(vmail, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.l.Lookup("alice@example.org"); ExitCode(err) != ExitNoUser {
+		t.Errorf("mail store present, no Maildir: %v, want exit 67", err)
+	}
+}
+
 func TestUsersFile(t *testing.T) {
 	e := newEnv(t, "")
 	uf := filepath.Join(t.TempDir(), "users")

@@ -31,7 +31,9 @@ delivery log goes to syslog (mail facility), or where [lda] log_file says.
 
 A user is known when their Maildir ([lda] mail_dir, default
 /var/vmail/<domain>/<user>) exists, or, with [lda] users_file, when listed
-there (the Maildir is then created). alice+lists@ and alice-lists@ deliver
+there (the Maildir is then created). When the mail store itself is missing
+(mail_dir's part before the first placeholder, e.g. an unmounted /var/vmail)
+the answer is 75, not 67. alice+lists@ and alice-lists@ deliver
 to alice (separators: [lda] subaddress_separators); the script still sees
 the whole address as envelope "to", so :detail works.
 

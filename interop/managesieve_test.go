@@ -521,7 +521,7 @@ func runLibSession(t *testing.T, env *msClientEnv, srv *msServer, userName strin
 	// invalid-utf8), which derails sievelib; sieved drains it. Asked of
 	// sieved only.
 	quoteName := srv.name == "sieved" && script == "sievelib_session.py"
-	s := runLibScript(t, env, srv, userName, interp, script, true, quoteName)
+	s := runLibScript(t, env, srv, userName, interp, script, libOpts{useTLS: true, quoteName: quoteName})
 	if quoteName && s.PutQuoteName == nil {
 		t.Errorf("the sievelib session skipped the unescaped-quote step")
 	}
@@ -534,14 +534,28 @@ func runLibSession(t *testing.T, env *msClientEnv, srv *msServer, userName strin
 	checkLibSession(t, srv, userName, s, getExact)
 }
 
+// libOpts are the session script's switches.
+type libOpts struct {
+	useTLS    bool   // STARTTLS (Net_Sieve's useTLS)
+	quoteName bool   // sievelib: the unescaped-quote step
+	host      string // default 127.0.0.1; "ssl://127.0.0.1" is implicit TLS
+	port      int    // default the server's plain port
+}
+
 // runLibScript runs a session script with its interpreter and returns
 // its report.
-func runLibScript(t *testing.T, env *msClientEnv, srv *msServer, userName string, interp, script string, useTLS, quoteName bool) libSession {
+func runLibScript(t *testing.T, env *msClientEnv, srv *msServer, userName string, interp, script string, o libOpts) libSession {
 	t.Helper()
 	dir := t.TempDir()
+	if o.host == "" {
+		o.host = "127.0.0.1"
+	}
+	if o.port == 0 {
+		o.port = srv.port
+	}
 	cfg := map[string]any{
-		"usetls": useTLS, "quote_name": quoteName,
-		"host": "127.0.0.1", "port": srv.port,
+		"usetls": o.useTLS, "quote_name": o.quoteName,
+		"host": o.host, "port": o.port,
 		"user": userName, "password": msClientUsers[userName],
 		"wrong_password": "wrong-" + msClientUsers[userName],
 		"good":           msGoodScript, "broken": msBrokenScript,
@@ -556,15 +570,15 @@ func runLibScript(t *testing.T, env *msClientEnv, srv *msServer, userName string
 	}
 	cmd := exec.Command(interp, abs, cfgFile)
 	cmd.Dir = dir
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := msRunWithTimeout(t, cmd, 60*time.Second); err != nil {
-		t.Fatalf("%s %s against %s: %v\nstdout:\n%s\nstderr:\n%s", interp, script, srv.name, err, o.String(), e.String())
+		t.Fatalf("%s %s against %s: %v\nstdout:\n%s\nstderr:\n%s", interp, script, srv.name, err, stdout.String(), stderr.String())
 	}
-	t.Logf("%s against %s: %s\nstderr:\n%s", script, srv.name, o.String(), e.String())
+	t.Logf("%s against %s: %s\nstderr:\n%s", script, srv.name, stdout.String(), stderr.String())
 	var s libSession
-	if err := json.Unmarshal(o.Bytes(), &s); err != nil {
-		t.Fatalf("session output: %v\n%s", err, o.String())
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		t.Fatalf("session output: %v\n%s", err, stdout.String())
 	}
 	return s
 }
@@ -643,12 +657,13 @@ func runNetSieve(t *testing.T, env *msClientEnv, srv *msServer) {
 	runLibSession(t, env, srv, "php@example.org", php, "netsieve_session.php", true)
 }
 
-// Roundcube on the same host often runs with managesieve_usetls = false
-// (webmails that cannot STARTTLS, see the wire notes). sieved refuses
-// plaintext logins unless -allow-plaintext is given; with it, the whole
-// Net_Sieve session works without TLS. (Dovecot allows it because it
-// treats loopback clients as secure.)
-func TestManageSieveNetSievePlaintext(t *testing.T) {
+// Roundcube's other connection modes. On the same host it often runs with
+// managesieve_usetls = false (webmails that cannot STARTTLS, see the wire
+// notes): sieved refuses plaintext logins unless -allow-plaintext is
+// given, and with it the whole Net_Sieve session works without TLS
+// (Dovecot allows it because it treats loopback clients as secure). And
+// managesieve_host = "ssl://host" is implicit TLS, sieved's -listen-tls.
+func TestManageSieveNetSieveModes(t *testing.T) {
 	t.Parallel()
 	php := requirePeer(t, "php")
 	requirePeer(t, "/usr/share/php/Net/Sieve.php")
@@ -660,7 +675,7 @@ func TestManageSieveNetSievePlaintext(t *testing.T) {
 	t.Run("refused-by-default", func(t *testing.T) {
 		t.Parallel()
 		srv := startSieved(t, env.passwd, env.certs)
-		s := runLibScript(t, env, srv, userName, php, "netsieve_session.php", false, false)
+		s := runLibScript(t, env, srv, userName, php, "netsieve_session.php", libOpts{})
 		if s.Login {
 			t.Fatalf("Net_Sieve logged in without TLS although sieved runs without -allow-plaintext")
 		}
@@ -675,12 +690,26 @@ func TestManageSieveNetSievePlaintext(t *testing.T) {
 	t.Run("allow-plaintext", func(t *testing.T) {
 		t.Parallel()
 		srv := startSieved(t, env.passwd, env.certs, "-allow-plaintext")
-		s := runLibScript(t, env, srv, userName, php, "netsieve_session.php", false, false)
+		s := runLibScript(t, env, srv, userName, php, "netsieve_session.php", libOpts{})
 		if !s.Login {
 			t.Fatalf("Net_Sieve without TLS against sieved -allow-plaintext: login failed: %s", s.LoginError)
 		}
 		if s.TLS != "" {
 			t.Errorf("connection used %q, want plaintext", s.TLS)
+		}
+		checkLibSession(t, srv, userName, s, true)
+	})
+	t.Run("implicit-tls", func(t *testing.T) {
+		t.Parallel()
+		tlsPort := freePort(t)
+		srv := startSieved(t, env.passwd, env.certs, "-listen-tls", "127.0.0.1:"+strconv.Itoa(tlsPort))
+		waitPort(t, tlsPort, 15*time.Second)
+		s := runLibScript(t, env, srv, userName, php, "netsieve_session.php", libOpts{host: "ssl://127.0.0.1", port: tlsPort})
+		if !s.Login {
+			t.Fatalf("Net_Sieve over ssl:// (implicit TLS) against sieved -listen-tls: login failed: %s", s.LoginError)
+		}
+		if !strings.HasPrefix(s.TLS, "TLSv1.") || s.TLS < "TLSv1.2" {
+			t.Errorf("session ran over %q, want implicit TLS 1.2 or later", s.TLS)
 		}
 		checkLibSession(t, srv, userName, s, true)
 	})

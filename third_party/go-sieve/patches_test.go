@@ -227,3 +227,38 @@ func TestNonASCIIKeys(t *testing.T) {
 		}
 	}
 }
+
+// A match key is expanded once (RFC 5229 3): a variable whose value looks
+// like "${x}" is compared as that text, by header/string tests and by the
+// body test.
+func TestKeyExpandedOnce(t *testing.T) {
+	h := textproto.Header{}
+	h.Add("Subject", "${x}")
+	h.Add("X-Test", "Lunch")
+	raw := []byte("Subject: ${x}\r\nX-Test: Lunch\r\n\r\nLunch at noon.\r\n")
+	prefix := `require ["variables", "body"]; set "x" "Lunch"; if header :matches "subject" "*" { set "s" "${1}"; } `
+	cases := map[string]bool{
+		`if header :is "x-test" "${s}" { discard; }`:        false,
+		`if header :is "x-test" "${x}" { discard; }`:        true,
+		`if string :is "${s}" "Lunch" { discard; }`:         false,
+		`if string :is "${s}" "${s}" { discard; }`:          true,
+		`if body :text :contains "${s}" { discard; }`:       false,
+		`if body :text :contains "${x} at" { discard; }`:    true,
+		`if header :matches "x-test" "${s}*" { discard; }`:  false,
+		`if header :contains "subject" "${s}" { discard; }`: true, // "${x}" contains itself
+	}
+	for src, discard := range cases {
+		s, err := Load(strings.NewReader(prefix+src), DefaultOptions())
+		if err != nil {
+			t.Fatal(src, err)
+		}
+		d := NewRuntimeData(s, interp.DummyPolicy{}, interp.EnvelopeStatic{}, interp.MessageStatic{Header: &h, RawMessage: raw})
+		if err := s.Execute(context.Background(), d); err != nil {
+			t.Fatal(src, err)
+		}
+		_, got := d.AppliedActions[0].(interp.ActionDiscard)
+		if got != discard {
+			t.Errorf("%s: discard = %v, want %v", src, got, discard)
+		}
+	}
+}

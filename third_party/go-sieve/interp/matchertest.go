@@ -214,7 +214,7 @@ func (t *matcherTest) tryMatchBodyPart(ctx context.Context, d *RuntimeData, part
 			ok, err = t.keyCompiled[i].MatchReader(r)
 		} else {
 			key = expandVars(d, key)
-			ok, err = testReader(t.Comparator, t.Match, r, expandVars(d, key))
+			ok, err = testReader(t.Comparator, t.Match, r, key)
 		}
 		if err != nil {
 			_ = partReader.Close()
@@ -240,7 +240,7 @@ func (t *matcherTest) tryMatch(d *RuntimeData, source string) (bool, error) {
 			ok, matches, err = t.keyCompiled[i].Match(source)
 		} else {
 			key = expandVars(d, key)
-			ok, matches, err = testString(t.Comparator, t.Match, t.Relational, source, expandVars(d, key))
+			ok, matches, err = testString(t.Comparator, t.Match, t.Relational, source, key)
 		}
 		if err != nil {
 			return false, err

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -712,5 +713,87 @@ func TestManageSieveNetSieveModes(t *testing.T) {
 			t.Errorf("session ran over %q, want implicit TLS 1.2 or later", s.TLS)
 		}
 		checkLibSession(t, srv, userName, s, true)
+	})
+}
+
+// Issue 3's Exim-compatibility switch, checked by Exim itself: a script
+// uploaded and activated over ManageSieve with [storage] exim_compat on is
+// a file Exim's own Sieve interpreter accepts through the "active" link
+// (exim -bf, its filter test mode), while GETSCRIPT still returns exactly
+// what was uploaded. Without the switch Exim takes the same file for a
+// .forward file and refuses it: that is why the switch exists.
+func TestManageSieveEximCompat(t *testing.T) {
+	t.Parallel()
+	exim := requirePeer(t, "exim4")
+	dir := t.TempDir()
+	certs := msMakeCerts(t, dir)
+	const userName, password = "exim@example.org", "exim secret"
+	passwd := filepath.Join(dir, "passwd")
+	msWritePasswd(t, passwd, map[string]string{userName: password})
+	eximConf := filepath.Join(dir, "exim.conf")
+	mustWrite(t, eximConf, "# exim -bf needs no settings\n")
+	listMsg := "From: carol@remote.test\nTo: " + userName + "\nSubject: [list] news\n\nbody\n"
+	otherMsg := "From: carol@remote.test\nTo: " + userName + "\nSubject: hello\n\nbody\n"
+
+	upload := func(t *testing.T, srv *msServer) string {
+		t.Helper()
+		c, err := dialManageSieve(srv, certs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.conn.Close()
+		plain := base64.StdEncoding.EncodeToString([]byte("\x00" + userName + "\x00" + password))
+		crlf := strings.ReplaceAll(msGoodScript, "\n", "\r\n")
+		for _, e := range []struct{ cmd, want string }{
+			{greetingMarker + quietSuffix, "OK"},
+			{"STARTTLS", "OK"},
+			{tlsMarker + quietSuffix, "OK"},
+			{`AUTHENTICATE "PLAIN" "` + plain + `"`, "OK"},
+			{fmt.Sprintf("PUTSCRIPT \"main\" {%d+}\r\n%s", len(crlf), crlf), "OK"},
+			{`SETACTIVE "main"`, "OK"},
+			{`GETSCRIPT "main"`, "OK get=" + strconv.Quote(msGoodScript)},
+			{"LOGOUT", "OK"},
+		} {
+			if got := c.exchange(e.cmd); got != e.want {
+				t.Fatalf("%s: got %s, want %s\nwire:\n%s", strings.TrimSuffix(e.cmd, quietSuffix), got, e.want, c.trace)
+			}
+		}
+		return filepath.Join(srv.scriptDir(userName), "active")
+	}
+	eximFilter := func(t *testing.T, file, msg string) string {
+		t.Helper()
+		cmd := exec.Command(exim, "-C", eximConf, "-bf", file, "-f", "carol@remote.test")
+		cmd.Stdin = strings.NewReader(msg)
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+
+	t.Run("exim_compat", func(t *testing.T) {
+		t.Parallel()
+		conf := filepath.Join(t.TempDir(), "sieved.toml")
+		mustWrite(t, conf, "[storage]\nexim_compat = true\n")
+		active := upload(t, startSieved(t, passwd, certs, "-config", conf))
+		b, err := os.ReadFile(active)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first, _, _ := strings.Cut(string(b), "\n"); !strings.EqualFold(strings.TrimSpace(first), "# Sieve filter") {
+			t.Errorf("first line on disk %q, want \"# Sieve filter\"", first)
+		}
+		out := eximFilter(t, active, listMsg)
+		if !strings.Contains(out, "Testing Sieve filter file") || !strings.Contains(out, "No implicit keep") {
+			t.Errorf("exim -bf on the active script, list mail: want a Sieve filter that files the message (no implicit keep):\n%s", out)
+		}
+		out = eximFilter(t, active, otherMsg)
+		if !strings.Contains(out, "Testing Sieve filter file") || strings.Contains(out, "No implicit keep") || !strings.Contains(out, "Implicit keep") {
+			t.Errorf("exim -bf on the active script, other mail: want the implicit keep:\n%s", out)
+		}
+	})
+	t.Run("default", func(t *testing.T) {
+		t.Parallel()
+		active := upload(t, startSieved(t, passwd, certs))
+		if out := eximFilter(t, active, listMsg); strings.Contains(out, "Testing Sieve filter file") {
+			t.Errorf("without exim_compat Exim took the script for a Sieve filter; then the switch is pointless:\n%s", out)
+		}
 	})
 }

@@ -75,3 +75,33 @@ func TestExtensionHandler(t *testing.T) {
 		})
 	}
 }
+
+// panicExt's command panics when the script is compiled (its Load runs
+// then), standing in for any bug in the engine or an extension.
+type panicExt struct{}
+
+func (panicExt) Names() []string { return []string{"vnd.test.panic"} }
+func (panicExt) Commands() []engine.CommandSpec {
+	return []engine.CommandSpec{{
+		Name:     "panictest",
+		Requires: []string{"vnd.test.panic"},
+		Load:     func(c *engine.Call) (engine.Command, error) { panic("compiler bug") },
+	}}
+}
+
+// A panic in the script engine must not crash sieve-lda (exit 2, which an
+// MTA bounces): the message goes to INBOX and the reason is logged.
+func TestEnginePanicKeepsMessage(t *testing.T) {
+	e := newEnv(t, `require "vnd.test.panic"; panictest;`)
+	e.l.Engine = engine.New(engine.Config{SubaddressSeparators: "+-", Extensions: []engine.Extension{panicExt{}}})
+	rep, err := e.deliver(Request{}, testMsg)
+	if err != nil {
+		t.Fatalf("delivery failed: %v", err)
+	}
+	if got := e.files(testMsg); strings.Join(got, " ") != "./new" {
+		t.Errorf("files = %q, want the message in INBOX", got)
+	}
+	if !strings.Contains(rep.ScriptProblem, "compiler bug") || !strings.Contains(e.logs.String(), "panicked") {
+		t.Errorf("problem %q, logs:\n%s", rep.ScriptProblem, e.logs)
+	}
+}

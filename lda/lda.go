@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -269,7 +270,7 @@ func mailOwner(root string) *maildir.Owner {
 // and skip the script. The file stays open until the returned close
 // function has run; the delivery links it meanwhile, which is fine: files
 // in a Maildir never change.
-func (l *LDA) openMessage(sp *maildir.Spool) (*engine.Message, func(), error) {
+func (l *LDA) openMessage(sp *maildir.Spool) (_ *engine.Message, _ func(), err error) {
 	if l.Engine == nil {
 		return nil, nil, errNoMessage
 	}
@@ -277,6 +278,15 @@ func (l *LDA) openMessage(sp *maildir.Spool) (*engine.Message, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// A parser bug triggered by a hostile message must not crash the
+	// process: Go exits 2 on a panic, which MTAs take as a permanent
+	// failure and bounce. The spool is safe; deliver it to INBOX.
+	defer func() {
+		if p := recover(); p != nil {
+			f.Close()
+			err = fmt.Errorf("message parser panicked: %v", p)
+		}
+	}()
 	msg, err := l.Engine.NewMessageAt(f, sp.Size(), engine.MessageOptions{})
 	if err != nil {
 		f.Close()
@@ -303,12 +313,23 @@ func (l *LDA) envelopeSender(req Request, msg *engine.Message) string {
 
 // runScript returns the actions to perform: the script's, or an implicit
 // keep when there is no usable script.
-func (l *LDA) runScript(ctx context.Context, d *Delivery, rep *Report) []engine.Action {
+func (l *LDA) runScript(ctx context.Context, d *Delivery, rep *Report) (actions []engine.Action) {
 	keep := []engine.Action{engine.Keep{Implicit: true}}
 	if d.Message == nil || l.Engine == nil {
 		return keep
 	}
 	log := d.Log
+	// A panic while compiling or running a script (the engine, an
+	// extension) would crash the process with exit 2, which MTAs bounce:
+	// the script must never cost the message, so it is an implicit keep.
+	defer func() {
+		if p := recover(); p != nil {
+			rep.ScriptProblem = fmt.Sprintf("panic: %v", p)
+			log.Error("script engine panicked; delivering to INBOX", "path", d.ScriptPath,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			actions = keep
+		}
+	}()
 	src, err := readScript(d.ScriptPath, l.Engine.Limits().MaxScriptBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Info("no active script; delivering to INBOX", "path", d.ScriptPath)

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -287,7 +288,16 @@ func (s *session) cmdNoop(args []token) result {
 	case len(args) == 0:
 		s.w.ok("", "NOOP Completed")
 	case len(args) == 1 && args[0].kind == tokString:
-		s.w.ok(codeWithString(CodeTag, args[0].val), "Done")
+		tag := args[0].val
+		if quotable(tag) {
+			s.w.ok(codeWithString(CodeTag, tag), "Done")
+		} else {
+			// A tag with CR, LF or NUL (sent as a literal) cannot be
+			// quoted: echoed inside quotes it would end the response
+			// line early and let the client forge response lines. The
+			// grammar allows a literal here (resp-code "TAG" SP string).
+			s.w.ok(CodeTag+" {"+strconv.Itoa(len(tag))+"}\r\n"+tag, "Done")
+		}
 	default:
 		return s.syntax(`NOOP ["tag"]`)
 	}

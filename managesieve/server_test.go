@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -186,6 +187,21 @@ func TestCommands(t *testing.T) {
 
 // A broken PUTSCRIPT is refused with Pigeonhole's text as a literal and
 // never replaces the stored script.
+// A NOOP tag that cannot be a quoted string (CR, LF) is echoed as a
+// literal, so the client cannot make the server send lines of its choosing.
+func TestNoopTagLiteral(t *testing.T) {
+	e := newEnv(t)
+	cl := e.greeted()
+	tag := "x\r\nOK \"forged\"\r\n"
+	cl.send("NOOP {" + itoa(len(tag)) + "+}\r\n" + tag)
+	want := "OK (TAG {" + itoa(len(tag)) + "}\r\n" + tag + ") \"Done\"\r\n"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(cl.br, got); err != nil || string(got) != want {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+	runSteps(t, cl, []step{{cmd: "NOOP", status: "OK", text: "NOOP Completed"}})
+}
+
 func TestPutScriptBrokenKeepsOld(t *testing.T) {
 	e := newEnv(t)
 	cl := e.login()

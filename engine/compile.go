@@ -168,6 +168,9 @@ func (e *Engine) options(st *compileState) sieve.Options {
 	// least 32).
 	opts.Interp.MaxVariableNameLen = 64
 	opts.Interp.SubAddressSep = e.cfg.SubaddressSeparators
+	// Constant :matches keys are checked at compile time (checkTree); a
+	// key built from variables is checked after expansion, at run time.
+	opts.Interp.MaxMatchWildcards = l.MaxMatchWildcards
 	// Headroom for repeated errors, reported once (diagnosticsFromError).
 	opts.Interp.MaxErrors = 4 * l.MaxErrors
 	e.registerExtensions(&opts.Interp, st)

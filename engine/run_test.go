@@ -94,6 +94,7 @@ func TestRunErrors(t *testing.T) {
 		{"two rejects", "require [\"reject\", \"ereject\"]; reject \"a\"; ereject \"b\";", "duplicate ereject action not allowed"},
 		{"invalid redirect from variable", "require \"variables\"; set \"a\" \"not valid\"; redirect \"${a}\";", "specified redirect address 'not valid' is invalid"},
 		{"too many redirects", "redirect \"a@x\"; redirect \"b@x\"; redirect \"c@x\";", "too many redirect"},
+		{"too many wildcards after expansion", "require \"variables\"; set \"p\" \"" + strings.Repeat("*x", 65) + "\"; if header :matches \"subject\" \"${p}\" { discard; }", "wildcards after variable expansion (the limit is 64)"},
 		{"too many actions", "require \"fileinto\"; fileinto \"a\"; fileinto \"b\"; fileinto \"c\"; fileinto \"d\"; fileinto \"e\"; fileinto \"f\";", "too many actions"},
 	}
 	for _, c := range cases {

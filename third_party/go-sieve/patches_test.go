@@ -262,3 +262,36 @@ func TestKeyExpandedOnce(t *testing.T) {
 		}
 	}
 }
+
+// Options.MaxMatchWildcards bounds a :matches key with variables after
+// expansion; 0 keeps upstream's behaviour, constant keys are not counted.
+func TestMaxMatchWildcardsExpanded(t *testing.T) {
+	h := textproto.Header{}
+	h.Add("Subject", "abcd")
+	raw := []byte("Subject: abcd\r\n\r\nabcd\r\n")
+	cases := []struct {
+		src   string
+		limit int
+		err   bool
+	}{
+		{`require "variables"; set "p" "a*b*c*d*"; if header :matches "subject" "${p}" { discard; }`, 3, true},
+		{`require "variables"; set "p" "a*b*c\\*"; if header :matches "subject" "${p}" { discard; }`, 3, false},
+		{`require ["variables", "body"]; set "p" "*a?b?c*"; if body :text :matches "${p}" { discard; }`, 3, true},
+		{`require "variables"; set "p" "a*b*c*d*"; if header :matches "subject" "${p}" { discard; }`, 0, false},
+		{`require "variables"; set "p" "a*b*c*d*"; if header :contains "subject" "${p}" { discard; }`, 3, false},
+		{`if header :matches "subject" "a*b*c*d*" { discard; }`, 3, false},
+	}
+	for _, c := range cases {
+		opts := DefaultOptions()
+		opts.Interp.MaxMatchWildcards = c.limit
+		s, err := Load(strings.NewReader(c.src), opts)
+		if err != nil {
+			t.Fatal(c.src, err)
+		}
+		d := NewRuntimeData(s, interp.DummyPolicy{}, interp.EnvelopeStatic{}, interp.MessageStatic{Header: &h, RawMessage: raw})
+		err = s.Execute(context.Background(), d)
+		if c.err != (err != nil) || (err != nil && !strings.Contains(err.Error(), "wildcards after variable expansion")) {
+			t.Errorf("%s (limit %d): err = %v, want error %v", c.src, c.limit, err, c.err)
+		}
+	}
+}

@@ -214,6 +214,10 @@ func (t *matcherTest) tryMatchBodyPart(ctx context.Context, d *RuntimeData, part
 			ok, err = t.keyCompiled[i].MatchReader(r)
 		} else {
 			key = expandVars(d, key)
+			if err := t.checkExpandedKey(d, key); err != nil {
+				_ = partReader.Close()
+				return false, err
+			}
 			ok, err = testReader(t.Comparator, t.Match, r, key)
 		}
 		if err != nil {
@@ -240,6 +244,9 @@ func (t *matcherTest) tryMatch(d *RuntimeData, source string) (bool, error) {
 			ok, matches, err = t.keyCompiled[i].Match(source)
 		} else {
 			key = expandVars(d, key)
+			if err := t.checkExpandedKey(d, key); err != nil {
+				return false, err
+			}
 			ok, matches, err = testString(t.Comparator, t.Match, t.Relational, source, key)
 		}
 		if err != nil {
@@ -253,4 +260,25 @@ func (t *matcherTest) tryMatch(d *RuntimeData, source string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// checkExpandedKey applies Options.MaxMatchWildcards to a :matches key
+// after variable expansion.
+func (t *matcherTest) checkExpandedKey(d *RuntimeData, key string) error {
+	if t.Match != MatchMatches || d.Script == nil || d.Script.opts == nil || d.Script.opts.MaxMatchWildcards <= 0 {
+		return nil
+	}
+	n := 0
+	for i := 0; i < len(key); i++ {
+		switch key[i] {
+		case '\\':
+			i++
+		case '*', '?':
+			n++
+		}
+	}
+	if max := d.Script.opts.MaxMatchWildcards; n > max {
+		return fmt.Errorf("the :matches pattern has %d wildcards after variable expansion (the limit is %d)", n, max)
+	}
+	return nil
 }

@@ -25,6 +25,13 @@ type Options struct {
 	// first error.
 	MaxErrors int
 
+	// MaxMatchWildcards > 0 bounds the wildcards ('*', '?') of a :matches
+	// key that holds variable references, counted after expansion: such a
+	// key cannot be checked when the script is loaded, and one with
+	// thousands of wildcards costs seconds per message. A key over the
+	// limit is a run-time error. 0: no limit (upstream behaviour).
+	MaxMatchWildcards int
+
 	// SubAddressSep is the set of separator characters for subaddress parsing
 	// (RFC 5233). Each character in the string is treated as a separator.
 	// Defaults to "+" if empty.

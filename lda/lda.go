@@ -246,13 +246,15 @@ var errNoMessage = errors.New("no parsed message")
 
 // mailOwner returns who must own what a delivery creates when sieve-lda
 // runs as root (an MTA configured without a delivery user): the owner of
-// the Maildir root, or of its parent when the root is still to be created.
-// Otherwise nil: files belong to the running user, as usual.
+// the Maildir root, or of its nearest existing ancestor when the root is
+// still to be created (a users_file user of a new domain: both
+// <mail root>/<domain> and the Maildir are new). Otherwise nil: files
+// belong to the running user, as usual.
 func mailOwner(root string) *maildir.Owner {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	for _, p := range []string{root, filepath.Dir(root)} {
+	for p := root; ; p = filepath.Dir(p) {
 		var st syscall.Stat_t
 		if err := syscall.Stat(p, &st); err == nil {
 			if st.Uid == 0 {
@@ -260,8 +262,10 @@ func mailOwner(root string) *maildir.Owner {
 			}
 			return &maildir.Owner{UID: int(st.Uid), GID: int(st.Gid)}
 		}
+		if filepath.Dir(p) == p {
+			return nil
+		}
 	}
-	return nil
 }
 
 // openMessage hands the spool file itself to the engine, which parses the

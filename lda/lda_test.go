@@ -516,3 +516,39 @@ func TestRootDeliveryKeepsOwner(t *testing.T) {
 		t.Errorf("walked only %d entries", n)
 	}
 }
+
+// As root, a users_file user of a domain without a directory yet: the
+// domain directory and the Maildir both get the mail root's owner, so the
+// IMAP server (running as that user) can read the mail.
+func TestRootDeliveryNewDomainKeepsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	const uid, gid = 65534, 65534
+	e := newEnv(t, "")
+	if err := os.Chown(e.mailRoot, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	uf := filepath.Join(t.TempDir(), "users")
+	os.WriteFile(uf, []byte("carol@new.example\n"), 0o600)
+	e.l.Config.UsersFile = uf
+	if _, err := e.deliver(Request{Recipient: "carol@new.example"}, testMsg); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	filepath.WalkDir(filepath.Join(e.mailRoot, "new.example"), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, _ := d.Info()
+		st := info.Sys().(*syscall.Stat_t)
+		if st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s owned by %d:%d, want %d:%d", p, st.Uid, st.Gid, uid, gid)
+		}
+		n++
+		return nil
+	})
+	if n != 6 { // domain, Maildir, tmp/new/cur, the message
+		t.Errorf("walked %d entries, want 6", n)
+	}
+}

@@ -102,6 +102,11 @@ func (m *Maildir) Init() error {
 	if err := m.perm().chown(m.Root, filepath.Join(m.Root, "tmp"), filepath.Join(m.Root, "new"), filepath.Join(m.Root, "cur")); err != nil {
 		return fmt.Errorf("maildir: init %q: %w", m.Root, err)
 	}
+	// Ancestors MkdirAll made (a new domain's directory) too, or the IMAP
+	// server, running as the owner, could not reach the Maildir.
+	if err := m.perm().chown(missing...); err != nil {
+		return fmt.Errorf("maildir: init %q: %w", m.Root, err)
+	}
 	if err := syncParents(missing); err != nil {
 		return fmt.Errorf("maildir: init %q: %w", m.Root, err)
 	}

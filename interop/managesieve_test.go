@@ -423,8 +423,13 @@ func runSieveConnect(t *testing.T, env *msClientEnv, srv *msServer) {
 		t.Errorf("downloaded script %q, want %q (uploaded with LF)", got, want)
 	}
 
-	// A wrong password: refused, nothing listed.
-	mustWrite(t, filepath.Join(dir, "list"), "list\n")
+	// SASL LOGIN (sieve-connect sends its responses as literals), then a
+	// wrong password: refused, nothing listed.
+	mustWrite(t, filepath.Join(dir, "list"), "echo list-login\nlist\n")
+	stdout, stderr, err = run(msClientUsers[userName], "--authmech", "LOGIN", "--exec", "list")
+	if err != nil || !strings.Contains(stdout, "P1 : list-login") {
+		t.Errorf("sieve-connect --authmech LOGIN: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
 	stdout, stderr, err = run("not-"+msClientUsers[userName], "--exec", "list")
 	if err == nil {
 		t.Errorf("sieve-connect with a wrong password succeeded:\n%s%s", stdout, stderr)

@@ -55,8 +55,8 @@
 //
 // MaxScriptSize bounds the size of one script as uploaded (the size a client
 // gives to HAVESPACE), MaxScripts the number of scripts, MaxTotalBytes the
-// uploaded size plus the on-disk size of the user's other scripts. Replacing a
-// script does not count the old version. Zero means unlimited. The three
+// uploaded size plus the on-disk size of the user's other scripts (without
+// the EximCompat line). Replacing a script does not count the old version. Zero means unlimited. The three
 // errors are distinct (ErrQuotaMaxSize, ErrQuotaMaxScripts, ErrQuota) and map
 // to the response codes QUOTA/MAXSIZE, QUOTA/MAXSCRIPTS and QUOTA.
 package storage
@@ -435,6 +435,12 @@ func (u *UserStore) checkSpace(name string, size int64) error {
 			continue
 		}
 		count++
+		if c.EximCompat && si.Size >= int64(len(eximHeader)) {
+			// The line Put added is not the user's (a script stored
+			// before the switch, without it, is undercounted by as
+			// much: cheaper than reading every file).
+			si.Size -= int64(len(eximHeader))
+		}
 		total += si.Size
 	}
 	if c.MaxScripts > 0 && count > c.MaxScripts {

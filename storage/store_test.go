@@ -285,6 +285,10 @@ func TestQuota(t *testing.T) {
 		{"total exact", Config{MaxTotalBytes: 10}, map[string]int{"a": 6}, "b", 4, nil},
 		{"total replace", Config{MaxTotalBytes: 10}, map[string]int{"a": 6}, "a", 10, nil},
 		{"size before count", Config{MaxScriptSize: 5, MaxScripts: 1}, map[string]int{"a": 1}, "b", 6, ErrQuotaMaxSize},
+		// The "# Sieve filter" line exim_compat adds on disk is not the
+		// user's: it does not count.
+		{"total exim exact", Config{MaxTotalBytes: 10, EximCompat: true}, map[string]int{"a": 6}, "b", 4, nil},
+		{"total exim", Config{MaxTotalBytes: 10, EximCompat: true}, map[string]int{"a": 6}, "b", 5, ErrQuota},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := newUser(t, tc.cfg)

@@ -295,7 +295,7 @@ func (m *Maildir) Spool(ctx context.Context, r io.Reader) (*Spool, error) {
 	if err != nil {
 		return fail("copy", err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncFile(f); err != nil {
 		return fail("fsync", err)
 	}
 	if err := f.Close(); err != nil {
@@ -401,7 +401,7 @@ func (s *Spool) copyInto(ctx context.Context, dir, dst string) error {
 		_, err = io.CopyBuffer(f, ctxReader{ctx, src}, make([]byte, 64<<10))
 	}
 	if err == nil {
-		err = f.Sync()
+		err = syncFile(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -424,6 +424,10 @@ func dedup(b []byte) string {
 	}
 	return string(out)
 }
+
+// syncFile fsyncs a message file before it is linked or renamed into
+// place. A variable so that tests can see which files were synced.
+var syncFile = (*os.File).Sync
 
 // syncDir fsyncs a directory so that entries created in it are durable.
 // A variable so that tests can see which directories were synced.

@@ -381,3 +381,40 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// The message file is fsync'ed in tmp/ before any folder links it, and a
+// copy into a folder on another file system is fsync'ed before its rename.
+func TestSpoolFileSyncedBeforeLink(t *testing.T) {
+	ctx := context.Background()
+	m := newMaildir(t)
+	var synced []string
+	old := syncFile
+	syncFile = func(f *os.File) error {
+		// Nothing may be visible in new/ before the data is on disk.
+		if got := list(t, filepath.Join(m.Root, "new")); len(got) != 0 {
+			t.Errorf("new/ holds %q before the fsync", got)
+		}
+		synced = append(synced, f.Name())
+		return old(f)
+	}
+	t.Cleanup(func() { syncFile = old })
+	sp, err := m.Spool(ctx, strings.NewReader("Subject: x\n\nbody\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Remove()
+	if len(synced) != 1 || filepath.Dir(synced[0]) != filepath.Join(m.Root, "tmp") {
+		t.Fatalf("synced %q, want the tmp/ file", synced)
+	}
+	if _, err := sp.Deliver(ctx, Inbox, Flags{}); err != nil {
+		t.Fatal(err)
+	}
+	// A failing fsync is a failed spool: nothing left, nothing visible.
+	syncFile = func(*os.File) error { return fmt.Errorf("EIO") }
+	if _, err := m.Spool(ctx, strings.NewReader("Subject: y\n\nbody\n")); err == nil {
+		t.Fatal("Spool succeeded although fsync failed")
+	}
+	if got := list(t, filepath.Join(m.Root, "tmp")); len(got) != 1 { // the first spool only
+		t.Errorf("tmp/ = %q after a failed fsync", got)
+	}
+}

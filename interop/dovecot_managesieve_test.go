@@ -223,6 +223,9 @@ type msResponse struct {
 	status string   // OK, NO, BYE; "" when the connection closed
 	code   []msItem // inside the parentheses
 	text   string
+	// textLit: the text came as a literal (a multi-line text must; a
+	// one-line text should stay quoted).
+	textLit bool
 }
 
 // msItem is one token of a response line: an atom, or a string (quoted
@@ -378,7 +381,7 @@ func (m *msClient) readResponse() msResponse {
 					rest = rest[1:]
 				}
 				if len(rest) > 0 && rest[0].isStr {
-					resp.text = rest[0].str
+					resp.text, resp.textLit = rest[0].str, rest[0].isLit
 				}
 				return resp
 			}
@@ -475,7 +478,40 @@ func msVerb(cmd string) string {
 	return strings.ToUpper(v)
 }
 
-var msLineRE = regexp.MustCompile(`line (\d+)`)
+var (
+	msLineRE = regexp.MustCompile(`line (\d+)`)
+	// One line of a Pigeonhole compile report:
+	// "[<script name>: ][line <N>: ]error|warning: <message>".
+	msReportLineRE = regexp.MustCompile(`^(?:(.*?): )?(?:line \d+: )?(?:error|warning): \S.*$`)
+)
+
+// msErrorShape summarises the form of a compile report, the part webmails
+// show users: "report=pigeonhole(prefix=<name>)" when every line has
+// Pigeonhole's form with the same script-name prefix, else
+// "report=other".
+func msErrorShape(text string) string {
+	prefixes := map[string]bool{}
+	for _, l := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		m := msReportLineRE.FindStringSubmatch(l)
+		if m == nil {
+			return "report=other"
+		}
+		if msLineRE.MatchString(m[1]) && strings.HasPrefix(m[1], "line ") {
+			m[1] = "" // no script name, only the line number
+		}
+		prefixes[m[1]] = true
+	}
+	if len(prefixes) != 1 {
+		return "report=other"
+	}
+	for p := range prefixes {
+		return "report=pigeonhole(prefix=" + p + ")"
+	}
+	return ""
+}
 
 // msSummarize turns a response into the comparable result of a step.
 func msSummarize(verb string, resp msResponse, extra []string) string {
@@ -500,6 +536,12 @@ func msSummarize(verb string, resp msResponse, extra []string) string {
 		// most 5) plus a summary line without a line number.
 		if n := len(msLineRE.FindAllString(resp.text, -1)); n > 1 {
 			extra = append(extra, fmt.Sprintf("errors=%d", n))
+		}
+		if msLineRE.MatchString(resp.text) {
+			extra = append(extra, msErrorShape(resp.text))
+		}
+		if multi := strings.ContainsAny(strings.TrimRight(resp.text, "\r\n"), "\r\n"); resp.textLit != multi {
+			extra = append(extra, fmt.Sprintf("text-form=odd(literal=%v,multi-line=%v)", resp.textLit, multi))
 		}
 	}
 	switch verb {

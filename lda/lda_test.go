@@ -145,6 +145,9 @@ func TestDeliverScripts(t *testing.T) {
 			want: []string{".Hello/new"}},
 		{name: "flags", script: `require ["imap4flags", "fileinto"]; addflag "\\Seen"; fileinto :flags ["\\Flagged", "$Work"] "F"; keep;`,
 			want: []string{"./cur:S", ".F/cur:Fa"}},
+		// One copy per folder carries the flags of every action naming it.
+		{name: "one copy gets the flags of all its actions", script: `require ["imap4flags", "fileinto"]; keep; fileinto :flags "\\Seen" "inbox"; fileinto :flags "\\Flagged" "Lists/Go"; fileinto :flags "$Work" "INBOX.Lists.Go";`,
+			want: []string{"./cur:S", ".Lists.Go/cur:Fa"}},
 		{name: "discard", script: `discard;`, want: nil, discarded: true},
 		{name: "syntax error", script: `if header :contains "subject" { fileinto "x" `, want: []string{"./new"}, problem: true},
 		{name: "unknown extension", script: `require "vnd.nonexistent"; discard;`, want: []string{"./new"}, problem: true},

@@ -44,10 +44,21 @@ type Validator interface {
 
 // ActionChecker is implemented by extensions that check the list of actions
 // after a run (e.g. vacation together with reject). A non-nil error becomes
-// the run's error (the caller falls back to implicit keep).
+// the run's error (the caller falls back to implicit keep); an
+// *ActionError names the offending action, so the error carries its line.
 type ActionChecker interface {
 	CheckActions(actions []Action) error
 }
+
+// ActionError is an ActionChecker error about one of the actions it was
+// given (e.g. the reject that conflicts with a vacation): Run reports it
+// on the line of the command that produced Action.
+type ActionError struct {
+	Action Action
+	Msg    string
+}
+
+func (e *ActionError) Error() string { return e.Msg }
 
 // CommandUse is one use of an extension command or test in a script.
 type CommandUse struct {

@@ -280,3 +280,32 @@ func TestValidatorSeesBuiltinActions(t *testing.T) {
 		t.Errorf("Validate got\n %v\nwant\n %v", x.got, want)
 	}
 }
+
+// pickyExt refuses any discard through an *ActionError.
+type pickyExt struct{}
+
+func (pickyExt) Names() []string         { return []string{"x-picky"} }
+func (pickyExt) Commands() []CommandSpec { return nil }
+func (pickyExt) CheckActions(actions []Action) error {
+	for _, a := range actions {
+		if _, ok := a.(Discard); ok {
+			return &ActionError{Action: a, Msg: "no discard here"}
+		}
+	}
+	return errors.New("plain checker error")
+}
+
+// An *ActionError from an ActionChecker is reported on the line of the
+// command that produced the action; a plain error has no line.
+func TestActionCheckerErrorPosition(t *testing.T) {
+	e := New(Config{Extensions: []Extension{pickyExt{}}})
+	_, err := runScript(t, e, "keep;\nif true {\n\n   discard;\n}\n")
+	var re *RuntimeError
+	if !errors.As(err, &re) || re.Line != 4 || re.Column != 4 || re.Msg != "no discard here" {
+		t.Errorf("err = %#v, want a RuntimeError at 4:4", err)
+	}
+	_, err = runScript(t, e, "keep;\n")
+	if !errors.As(err, &re) || re.Line != 0 || re.Msg != "plain checker error" {
+		t.Errorf("err = %#v, want a RuntimeError without a line", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"reflect"
 	"runtime/debug"
 	"strings"
 
@@ -148,6 +149,7 @@ func (e *Engine) run(ctx context.Context, s *Script, env Envelope, msg *Message)
 		}
 		actions = append(actions, x)
 	}
+	raw := actions // parallel to st.positions
 	actions, err := postProcess(actions, st.positions)
 	if err != nil {
 		return nil, err
@@ -159,11 +161,27 @@ func (e *Engine) run(ctx context.Context, s *Script, env Envelope, msg *Message)
 				if errors.As(err, &re) {
 					return nil, re
 				}
-				return nil, &RuntimeError{Msg: err.Error(), Err: err}
+				var p position
+				var ae *ActionError
+				if errors.As(err, &ae) {
+					p = positionOf(raw, st.positions, ae.Action)
+				}
+				return nil, &RuntimeError{Line: p.line, Column: p.col, Msg: err.Error(), Err: err}
 			}
 		}
 	}
 	return &Result{Actions: actions}, nil
+}
+
+// positionOf is the position of the first recorded action equal to a
+// (zero when unknown).
+func positionOf(actions []Action, pos []position, a Action) position {
+	for i, x := range actions {
+		if i < len(pos) && reflect.DeepEqual(x, a) {
+			return pos[i]
+		}
+	}
+	return position{}
 }
 
 // normalizeAddress turns a redirect target ("Bob <bob@example.org>",

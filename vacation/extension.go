@@ -234,22 +234,24 @@ func rejectName(r engine.Reject) string {
 // reject and ereject, which also answer the sender (RFC 5429 section 2.3),
 // and a run may execute only one vacation.
 func (x *Extension) CheckActions(actions []engine.Action) error {
-	n, rejected := 0, ""
+	var vacations []engine.Action
+	var reject *engine.Reject
 	for _, a := range actions {
 		switch a := a.(type) {
 		case engine.ExtensionAction:
 			if a.Extension == ExtensionName {
-				n++
+				vacations = append(vacations, a)
 			}
 		case engine.Reject:
-			rejected = rejectName(a)
+			reject = &a
 		}
 	}
-	if n > 1 {
-		return fmt.Errorf("duplicate vacation action not allowed")
+	if len(vacations) > 1 {
+		return &engine.ActionError{Action: vacations[1], Msg: "duplicate vacation action not allowed"}
 	}
-	if n == 1 && rejected != "" {
-		return fmt.Errorf("%s action conflicts with the vacation action: both send a response to the sender", rejected)
+	if len(vacations) == 1 && reject != nil {
+		return &engine.ActionError{Action: *reject,
+			Msg: fmt.Sprintf("%s action conflicts with the vacation action: both send a response to the sender", rejectName(*reject))}
 	}
 	return nil
 }

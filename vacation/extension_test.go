@@ -143,7 +143,7 @@ vacation :subject "${s}" :from "${f}" :addresses ["${f}"] "${who} is away";`,
 		{name: "invalid :from at run time", src: `require ["vacation", "variables"]; set "f" "nope"; vacation :from "${f}" "away";`,
 			wantErr: ":from"},
 		{name: "two vacations executed", src: "require \"vacation\";\nvacation \"a\";\nvacation :handle \"x\" \"b\";", wantErr: "duplicate vacation"},
-		{name: "vacation with reject", src: "require [\"vacation\", \"reject\"];\nvacation \"a\";\nreject \"no\";", wantErr: "conflicts"},
+		{name: "vacation with reject", src: "require [\"vacation\", \"reject\"];\nvacation \"a\";\nreject \"no\";", wantErr: "line 3: reject action conflicts with the vacation action"},
 		{name: "vacation with ereject", src: "require [\"vacation\", \"ereject\"];\nereject \"no\";\nvacation \"a\";", wantErr: "line 3: vacation: vacation conflicts with the earlier ereject action"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -420,5 +421,34 @@ func TestPasswdFileBoundsConcurrentChecks(t *testing.T) {
 	defer cancel()
 	if _, err := p.Authenticate(ctx, "alice@example.org", "wrong"); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("queued past its deadline: %v, want ErrUnavailable", err)
+	}
+}
+
+// With Domains set, a login naming another domain is refused before the
+// IMAP server is asked (which may ignore the domain and say yes).
+func TestIMAPDomains(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: a login that gets as far as dialing is unavailable
+	b, err := NewIMAP(IMAPConfig{Address: addr, Security: IMAPPlain, DefaultDomain: "example.org", Domains: []string{"Example.org", "example.net"}, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		login string
+		want  error
+	}{
+		{"alice@other.example", ErrInvalidCredentials},
+		{"alice@example.org.evil", ErrInvalidCredentials},
+		{"alice@EXAMPLE.ORG", ErrUnavailable},
+		{"alice@example.net", ErrUnavailable},
+		{"alice", ErrUnavailable},
+	} {
+		if _, err := b.Authenticate(context.Background(), tc.login, "pw"); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.login, err, tc.want)
+		}
 	}
 }

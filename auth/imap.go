@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,12 @@ type IMAPConfig struct {
 	TLSConfig     *tls.Config   // nil: system roots, ServerName = host of Address
 	Timeout       time.Duration // whole check (dial, TLS, LOGIN); default 15s
 	DefaultDomain string        // for bare logins, as SplitLogin
+	// Domains, when not empty, are the only domains a login may name.
+	// The IMAP server says yes or no to a login, never which user it
+	// logged in: one that ignores the domain part (Dovecot's
+	// auth_username_format = %n) would let alice@anything.example reach
+	// <root>/anything.example/alice. Compared case-insensitively.
+	Domains []string
 	// Dialer dials the server; nil is a plain net.Dialer. Its LocalAddr
 	// picks the source address the IMAP server sees (and rate-limits).
 	Dialer *net.Dialer
@@ -97,6 +104,9 @@ func (b *IMAP) Authenticate(ctx context.Context, username, password string) (Ide
 	id, err := SplitLogin(username, b.cfg.DefaultDomain)
 	if err != nil {
 		return Identity{}, err
+	}
+	if len(b.cfg.Domains) > 0 && !slices.ContainsFunc(b.cfg.Domains, func(d string) bool { return strings.EqualFold(d, id.Domain) }) {
+		return Identity{}, fmt.Errorf("auth: imap: login %q: domain not served here: %w", sanitize(username), ErrInvalidCredentials)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 	defer cancel()

@@ -36,6 +36,11 @@ type Auth struct {
 	IMAPServerName string `toml:"imap_server_name"`
 	// IMAPTimeout bounds one login check (connect, TLS, LOGIN).
 	IMAPTimeout time.Duration `toml:"imap_timeout"`
+	// IMAPDomains, when not empty, are the only domains an IMAP-checked
+	// login may name (the IMAP server does not say which user it logged
+	// in; one that ignores the domain would let a user reach another
+	// domain's directory).
+	IMAPDomains []string `toml:"imap_domains"`
 }
 
 func defaultAuth() Auth {
@@ -45,6 +50,7 @@ func defaultAuth() Auth {
 		IMAPAddress:  "127.0.0.1:143",
 		IMAPSecurity: "starttls",
 		IMAPTimeout:  15 * time.Second,
+		IMAPDomains:  []string{},
 	}
 }
 
@@ -95,6 +101,7 @@ func (x Auth) Open(log *slog.Logger) (auth.Backend, error) {
 			TLSConfig:     tc,
 			Timeout:       x.IMAPTimeout,
 			DefaultDomain: x.DefaultDomain,
+			Domains:       x.IMAPDomains,
 		})
 	}
 	return nil, fmt.Errorf("auth.backend %q: want \"passwd-file\" or \"imap\"", x.Backend)

@@ -18,7 +18,7 @@ func TestStorageAndAuthSections(t *testing.T) {
 		{"owner cannot write", "[storage]\nfile_mode = 0o440\n", "storage.file_mode"},
 		{"negative quota", "[storage]\nmax_scripts = -1\n", "quotas"},
 		{"empty root", "[storage]\nroot = \"\"\n", "storage.root"},
-		{"imap", "[auth]\nbackend = \"imap\"\nimap_address = \"imap.example.org:993\"\nimap_security = \"tls\"\n", ""},
+		{"imap", "[auth]\nbackend = \"imap\"\nimap_address = \"imap.example.org:993\"\nimap_security = \"tls\"\nimap_domains = [\"example.org\"]\n", ""},
 		{"unknown backend", "[auth]\nbackend = \"ldap\"\n", "auth.backend"},
 		{"bad security", "[auth]\nimap_security = \"ssl\"\n", "auth.imap_security"},
 		{"bad address", "[auth]\nimap_address = \"imap.example.org\"\n", "auth.imap_address"},
@@ -60,6 +60,14 @@ func TestAuthOpen(t *testing.T) {
 	a.Backend = "imap"
 	if _, err := a.Open(nil); err != nil {
 		t.Errorf("imap backend: %v", err)
+	}
+	a.IMAPSecurity, a.IMAPDomains = "none", []string{"example.org"}
+	b, err = a.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(context.Background(), "alice@other.example", "pw"); !errors.Is(err, auth.ErrInvalidCredentials) {
+		t.Errorf("imap_domains not applied: %v", err)
 	}
 	a.IMAPSecurity, a.IMAPAddress = "none", "192.0.2.1:143"
 	if _, err := a.Open(nil); err == nil {

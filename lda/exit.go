@@ -18,7 +18,9 @@ const (
 	ExitSoftware = 70 // EX_SOFTWARE: internal error
 	ExitTempFail = 75 // EX_TEMPFAIL: anything temporary; the MTA retries
 	ExitNoPerm   = 77 // EX_NOPERM: rejected by the script with -e (as dovecot-lda)
-	ExitConfig   = 78 // EX_CONFIG: configuration error
+	// EX_CONFIG: not used by sieve-lda, which reports an unusable
+	// configuration as ExitTempFail (Postfix bounces on 78).
+	ExitConfig = 78
 )
 
 // Error is a delivery failure with the exit status the MTA must see and a

@@ -24,8 +24,9 @@ Usage: sieve-lda [-c CONFIG] [-d RECIPIENT] [-f SENDER] [-a ORIGINAL] [-m MAILBO
 
 Exit status (sysexits): 0 delivered (or discarded/redirected on purpose);
 64 bad usage; 66 -p FILE unreadable; 67 unknown user; 75 temporary failure
-(disk full, read-only or unreachable mailbox, timeout...: the MTA must retry);
-77 rejected by the script with -e; 78 configuration error. The reason is
+(disk full, read-only or unreachable mailbox, timeout, and, as with
+dovecot-lda, an unusable configuration file: the MTA must retry); 77
+rejected by the script with -e. The reason is
 one line on stderr, which MTAs copy into their logs and bounces; the
 delivery log goes to syslog (mail facility), or where [lda] log_file says.
 

@@ -47,6 +47,13 @@ type stringFlag struct {
 func (s *stringFlag) String() string     { return s.v }
 func (s *stringFlag) Set(v string) error { s.v, s.set = v, true; return nil }
 
+// exitConfig is the status for a configuration that cannot be used (bad
+// TOML, unwritable log file, bad [sender]): EX_TEMPFAIL like dovecot-lda,
+// not EX_CONFIG. Postfix bounces on every code but 75, so a typo in the
+// configuration file would otherwise bounce all mail until it is fixed;
+// deferred, the mail waits for the fix.
+const exitConfig = lda.ExitTempFail
+
 func fail(stderr io.Writer, code int, format string, args ...any) int {
 	fmt.Fprintf(stderr, "sieve-lda: "+format+"\n", args...)
 	return code
@@ -86,12 +93,12 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	if *cfgPath != "" {
 		var err error
 		if cfg, err = config.Load(*cfgPath); err != nil {
-			return fail(stderr, lda.ExitConfig, "%v", err)
+			return fail(stderr, exitConfig, "%v", err)
 		}
 	}
 	log, closeLog, err := newLogger(cfg, stderr)
 	if err != nil {
-		return fail(stderr, lda.ExitConfig, "log: %v", err)
+		return fail(stderr, exitConfig, "log: %v", err)
 	}
 	defer closeLog()
 
@@ -133,14 +140,14 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 
 	snd, err := sender.New(cfg.Sender)
 	if err != nil {
-		return fail(stderr, lda.ExitConfig, "%v", err)
+		return fail(stderr, exitConfig, "%v", err)
 	}
 	ec := engine.Config{Limits: cfg.Engine.Limits(), SubaddressSeparators: cfg.LDA.SubaddressSeparators}
 	handlers := map[string]lda.ExtensionHandler{}
 	for _, h := range extensionHooks {
 		ext, name, handler, err := h(cfg, snd)
 		if err != nil {
-			return fail(stderr, lda.ExitConfig, "%v", err)
+			return fail(stderr, exitConfig, "%v", err)
 		}
 		if ext != nil {
 			ec.Extensions = append(ec.Extensions, ext)

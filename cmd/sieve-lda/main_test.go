@@ -188,11 +188,30 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// An unusable configuration defers (75, as dovecot-lda): Postfix bounces
+// on any other code, so a typo must not bounce all mail until it is fixed.
 func TestBadConfig(t *testing.T) {
-	s := newSite(t, "")
-	os.WriteFile(s.cfg, []byte("[lda]\nmail_dirr = \"x\"\n"), 0o600)
-	if code, stderr := s.run(msg, "-d", "alice@example.org"); code != 78 {
-		t.Fatalf("exit %d, want 78\n%s", code, stderr)
+	for name, cfg := range map[string]string{
+		"unknown key":          "[lda]\nmail_dirr = \"x\"\n",
+		"unwritable log file":  "[lda]\nlog_file = \"/nonexistent/dir/lda.log\"\n",
+		"bad sender method":    "[sender]\nmethod = \"pigeon\"\n",
+		"missing config file?": "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newSite(t, "")
+			if cfg == "" {
+				os.Remove(s.cfg)
+			} else {
+				os.WriteFile(s.cfg, []byte(cfg), 0o600)
+			}
+			code, stderr := s.run(msg, "-d", "alice@example.org")
+			if code != 75 {
+				t.Fatalf("exit %d, want 75\n%s", code, stderr)
+			}
+			if n := strings.Count(stderr, "\n"); n != 1 || !strings.HasPrefix(stderr, "sieve-lda: ") {
+				t.Errorf("stderr %q, want one line with the reason", stderr)
+			}
+		})
 	}
 }
 

@@ -31,7 +31,7 @@ func defaultEngine() Engine {
 	return Engine{
 		MaxScriptBytes:    1 << 20,
 		MaxTokens:         100000,
-		MaxNesting:        15,
+		MaxNesting:        32,
 		MaxVariables:      255,
 		MaxVariableLen:    4000,
 		MaxMatchWildcards: 64,

@@ -52,7 +52,7 @@ func TestCompileDiagnostics(t *testing.T) {
 		{"keep flags without require", "keep :flags \"x\";\n", 1, `missing require "imap4flags"`},
 		{"create without mailbox", "require \"fileinto\";\nfileinto :create \"x\";\n", 2, `missing require "mailbox"`},
 		{"else with test", "if true { keep; } else keep;\n", 1, "the else command does not accept a test"},
-		{"nesting", "if true {" + strings.Repeat("if true {", 20) + strings.Repeat("}", 21), 1, "nested too deeply"},
+		{"nesting", "if true {" + strings.Repeat("if true {", 32) + strings.Repeat("}", 33), 1, "nested too deeply"},
 	}
 	e := New(Config{})
 	for _, c := range cases {

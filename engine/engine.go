@@ -40,7 +40,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxScriptBytes:    1 << 20,
 		MaxTokens:         100000,
-		MaxNesting:        15,
+		MaxNesting:        32,
 		MaxVariables:      255, // Pigeonhole: sieve_variables_max_scope_size
 		MaxVariableLen:    4000,
 		MaxMatchWildcards: 64,

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sieved/sieved/cmd/internal/wiring"
 	"github.com/sieved/sieved/config"
 	"github.com/sieved/sieved/engine"
 	"github.com/sieved/sieved/lda"
@@ -142,7 +143,7 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, exitConfig, "%v", err)
 	}
-	ec := engine.Config{Limits: cfg.Engine.Limits(), SubaddressSeparators: cfg.LDA.SubaddressSeparators}
+	ec := wiring.EngineConfig(cfg)
 	handlers := map[string]lda.ExtensionHandler{}
 	for _, h := range extensionHooks {
 		ext, name, handler, err := h(cfg, snd)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 
+	"github.com/sieved/sieved/cmd/internal/wiring"
 	"github.com/sieved/sieved/config"
 	"github.com/sieved/sieved/engine"
 	"github.com/sieved/sieved/lda"
@@ -12,25 +13,19 @@ import (
 	"github.com/sieved/sieved/vacation"
 )
 
-// Vacation plugs into main.go's extension hook: the engine learns vacation
-// and vacation-seconds, and the LDA hands vacation actions to the handler.
+// Vacation plugs into main.go's extension hook: the LDA hands vacation
+// actions to the handler (the engine learns the extension in wiring).
 func init() {
 	registerExtension(func(cfg config.Config, _ sender.Sender) (engine.Extension, string, lda.ExtensionHandler, error) {
-		return vacationExtension(cfg), vacation.ExtensionName, vacationHandler(cfg), nil
+		return nil, vacation.ExtensionName, vacationHandler(cfg), nil
 	})
-}
-
-// vacationExtension is the vacation/vacation-seconds extension sieve-lda
-// compiles scripts with (the same as sieved and sievectl).
-func vacationExtension(cfg config.Config) engine.Extension {
-	return vacation.NewExtension(vacation.OptionsFromConfig(cfg.Vacation, cfg.LDA.SubaddressSeparators).Periods)
 }
 
 // vacationHandler sends vacation replies after the message is stored
 // (lda.LDA.Extensions["vacation"]) through the delivery's sender. Its
 // outcome never changes the delivery's.
 func vacationHandler(cfg config.Config) lda.ExtensionHandler {
-	opts := vacation.OptionsFromConfig(cfg.Vacation, cfg.LDA.SubaddressSeparators)
+	opts := wiring.VacationOptions(cfg)
 	return lda.ExtensionHandlerFunc(func(ctx context.Context, d *lda.Delivery, a engine.ExtensionAction) error {
 		if d.Message == nil {
 			return nil

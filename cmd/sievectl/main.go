@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sieved/sieved/cmd/internal/wiring"
 	"github.com/sieved/sieved/config"
 	"github.com/sieved/sieved/engine"
 )
@@ -73,11 +74,6 @@ func register(c *command) {
 	}
 	commands[c.name] = c
 }
-
-// extensionHooks build the project's own Sieve extensions (vacation, ...)
-// for the engine sievectl uses, so that check and test accept exactly what
-// sieved and sieve-lda accept. A subcommand file appends to it in init().
-var extensionHooks []func(cfg config.Config) (engine.Extension, error)
 
 // actionDescribers render an extension's actions for `sievectl test`,
 // keyed by engine.ExtensionAction.Extension: the text, and optionally what
@@ -197,27 +193,7 @@ func loadConfig(st *stdio, path string) (config.Config, int, bool) {
 // newEngine builds the engine the way sieved and sieve-lda do from the same
 // configuration.
 func newEngine(cfg config.Config) (*engine.Engine, error) {
-	ec := engineConfig(cfg)
-	for _, h := range extensionHooks {
-		x, err := h(cfg)
-		if err != nil {
-			return nil, err
-		}
-		if x != nil {
-			ec.Extensions = append(ec.Extensions, x)
-		}
-	}
-	return engine.New(ec), nil
-}
-
-// engineConfig maps the [engine] and [lda] sections onto engine.Config the
-// way sieved and sieve-lda do, so that check and test judge a script with
-// the limits and subaddress separators delivery uses.
-func engineConfig(cfg config.Config) engine.Config {
-	return engine.Config{
-		Limits:               cfg.Engine.Limits(),
-		SubaddressSeparators: cfg.LDA.SubaddressSeparators,
-	}
+	return engine.New(wiring.EngineConfig(cfg)), nil
 }
 
 // readInput reads a file, or stdin for "-".

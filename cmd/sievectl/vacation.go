@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sieved/sieved/cmd/internal/wiring"
 	"github.com/sieved/sieved/config"
 	"github.com/sieved/sieved/engine"
 	"github.com/sieved/sieved/storage"
@@ -19,11 +20,6 @@ func init() {
 		name:    "vacation",
 		summary: "list or forget the senders a user's vacation replies remember",
 		run:     runVacation,
-	})
-	// check, test and extensions accept vacation exactly like sieved and
-	// sieve-lda.
-	extensionHooks = append(extensionHooks, func(cfg config.Config) (engine.Extension, error) {
-		return vacation.NewExtension(vacation.OptionsFromConfig(cfg.Vacation, "").Periods), nil
 	})
 	actionDescribers[vacation.ExtensionName] = describeVacation
 }
@@ -158,7 +154,7 @@ func describeVacation(a engine.ExtensionAction, dc describeContext) (string, str
 	if dc.msg == nil {
 		return b.String(), ""
 	}
-	opts := vacation.OptionsFromConfig(dc.cfg.Vacation, dc.cfg.LDA.SubaddressSeparators)
+	opts := wiring.VacationOptions(dc.cfg)
 	env := dc.envelope
 	dec, err := opts.PolicyFor("", env.To).Check(vacation.Request{Sender: env.From, Recipient: env.To,
 		OriginalRecipient: env.OriginalTo, Header: dc.msg.Header(), Action: v}, nil)

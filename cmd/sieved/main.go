@@ -34,11 +34,11 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/sieved/sieved/cmd/internal/wiring"
 	"github.com/sieved/sieved/config"
 	"github.com/sieved/sieved/engine"
 	"github.com/sieved/sieved/managesieve"
 	"github.com/sieved/sieved/storage"
-	"github.com/sieved/sieved/vacation"
 )
 
 func main() {
@@ -167,19 +167,6 @@ func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: want text or json", c.Format)
 }
 
-// engineConfig maps the [engine] and [vacation] sections onto the engine,
-// exactly as sieve-lda does, so that the SIEVE capability and every
-// compile check match what delivery runs.
-func engineConfig(cfg config.Config) engine.Config {
-	return engine.Config{
-		Limits:               cfg.Engine.Limits(),
-		SubaddressSeparators: cfg.LDA.SubaddressSeparators,
-		Extensions: []engine.Extension{
-			vacation.NewExtension(vacation.OptionsFromConfig(cfg.Vacation, cfg.LDA.SubaddressSeparators).Periods),
-		},
-	}
-}
-
 // run is main without the process: it returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f, err := parseFlags(args, stderr)
@@ -218,7 +205,7 @@ func serve(ctx context.Context, st *settings, log *slog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	eng := engine.New(engineConfig(cfg))
+	eng := engine.New(wiring.EngineConfig(cfg))
 	// The largest script literal accepted: the engine's limit, or the
 	// store's per-script quota when smaller (refused before it is read).
 	maxScript := int64(eng.Limits().MaxScriptBytes)

@@ -246,7 +246,8 @@ func (u *UserStore) Dir() string { return u.dir }
 func (u *UserStore) ActivePath() string { return filepath.Join(u.dir, activeLink) }
 
 // VacationDir returns the directory reserved for vacation state. The store
-// neither creates nor touches it.
+// creates it with the user directory (see ensureVacationDir) and never
+// touches its contents.
 func (u *UserStore) VacationDir() string { return filepath.Join(u.dir, vacationDir) }
 
 func (u *UserStore) path(name string) string { return filepath.Join(u.dir, fileName(name)) }
@@ -805,7 +806,37 @@ func (u *UserStore) ensureDir() error {
 			return err
 		}
 	}
-	return nil
+	return u.ensureVacationDir()
+}
+
+// ensureVacationDir creates vacation/ next to the scripts. sieve-lda writes
+// its state there, usually as another user than sieved (the MTA's user,
+// sharing only the configured group): the user directory is not writable
+// for it, so the store creates vacation/ itself, writable for that group
+// (setgid, so the state files keep the group) and for nobody else. Without
+// a group both programs run as one user and 0700 is enough.
+func (u *UserStore) ensureVacationDir() error {
+	p := u.VacationDir()
+	mode := fs.FileMode(0o700)
+	if u.s.gid >= 0 {
+		mode = 0o770 | fs.ModeSetgid
+	}
+	err := os.Mkdir(p, mode&fs.ModePerm)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("storage: create %s: %w", p, err)
+	}
+	if u.s.gid >= 0 {
+		if err := os.Lchown(p, -1, u.s.gid); err != nil {
+			return fmt.Errorf("storage: chgrp %s: %w", p, err)
+		}
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		return fmt.Errorf("storage: chmod %s: %w", p, err)
+	}
+	return syncDir(u.dir)
 }
 
 // lock takes the per-user lock: first a mutex shared by the goroutines of

@@ -230,13 +230,14 @@ func TestLifecycle(t *testing.T) {
 	if st, err := os.Lstat(u.ActivePath()); err != nil || st.Mode()&os.ModeSymlink == 0 {
 		t.Fatalf("active is no longer a symlink: %v", err)
 	}
-	// Only the scripts, the link and the lock file: no temp files left.
+	// Only the scripts, the link, the lock file and the vacation state
+	// directory: no temp files left.
 	ents, _ := os.ReadDir(u.Dir())
 	var names []string
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if got, want := strings.Join(names, " "), ".lock active active.sieve vacation.sieve"; got != want {
+	if got, want := strings.Join(names, " "), ".lock active active.sieve vacation vacation.sieve"; got != want {
 		t.Fatalf("directory holds %q, want %q", got, want)
 	}
 }
@@ -379,6 +380,9 @@ func TestModesAndGroup(t *testing.T) {
 		{filepath.Join(u.Dir(), lockFile), 0o640},
 		{u.Dir(), 0o750 | os.ModeDir},
 		{filepath.Dir(u.Dir()), 0o750 | os.ModeDir},
+		// sieve-lda, running as the MTA's user in that group, writes
+		// its vacation state here.
+		{u.VacationDir(), 0o770 | os.ModeDir | os.ModeSetgid},
 	} {
 		st, err := os.Stat(tc.path)
 		if err != nil {
@@ -397,6 +401,15 @@ func TestModesAndGroup(t *testing.T) {
 	}
 	if _, err := New(Config{Root: t.TempDir(), Group: "no-such-group-sieved"}); err == nil {
 		t.Error("New with an unknown group succeeded")
+	}
+
+	// Without a group both programs run as one user: private.
+	solo := newUser(t, Config{DirMode: 0o750})
+	if err := solo.Put(ctx, "s", []byte("keep;")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(solo.VacationDir()); err != nil || st.Mode() != 0o700|os.ModeDir {
+		t.Errorf("vacation dir without a group: %v, %v; want drwx------", st, err)
 	}
 }
 

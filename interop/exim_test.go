@@ -123,7 +123,7 @@ func setupExim(t *testing.T) *eximEnv {
 
 	e.port = freePort(t)
 	e.conf = filepath.Join(e.dir, "exim.conf")
-	mustWrite(t, e.conf, eximConfig(e, spool, logDir, ldaConf))
+	mustWrite(t, e.conf, eximConfig(t, e, spool, logDir, ldaConf))
 
 	cmd := exec.Command(eximBin, "-C", e.conf, "-bd", "-oX", strconv.Itoa(e.port))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -148,16 +148,27 @@ mail_dir = %q
 `, sieveRoot, filepath.Join(mailRoot, "{domain}", "{user}"))
 }
 
-// eximConfig is a complete Exim configuration. The router and transport are
-// the snippet `sieve-lda --help` documents: nothing tainted reaches the
-// command line; the sender and the full recipient (with its +detail) travel
-// in the environment Exim gives every pipe, and the router's dsearch lookups
-// make "known user" mean "has a Maildir".
+// eximConfig is a complete Exim configuration whose router and transport
+// are taken verbatim from `sieve-lda --help`, so the test proves the exact
+// snippet administrators copy: nothing tainted reaches the command line;
+// the sender and the full recipient (with its +detail) travel in the
+// environment Exim gives every pipe, and the router's dsearch lookups make
+// "known user" mean "has a Maildir". Only the paths and the delivery user
+// are replaced by the test's.
 //
 // The daemon only queues (queue_only): with a configuration passed by -C,
 // Exim drops root for the processes the daemon re-executes, so the test
 // runs the queue itself as root, the way the system daemon would.
-func eximConfig(e *eximEnv, spool, logDir, ldaConf string) string {
+func eximConfig(t *testing.T, e *eximEnv, spool, logDir, ldaConf string) string {
+	t.Helper()
+	snippet := eximSnippetFromHelp(t, e.lda)
+	snippet = strings.NewReplacer(
+		"/var/vmail", e.mailRoot,
+		"/usr/local/bin/sieve-lda", e.lda,
+		"/etc/sieved/sieved.toml", ldaConf,
+		"user = vmail", "user = "+eximMailUser,
+		"group = vmail", "group = "+eximMailUser,
+	).Replace(snippet)
 	return fmt.Sprintf(`primary_hostname = mx.test
 spool_directory = %[1]s
 log_file_path = %[2]s/%%slog
@@ -171,42 +182,46 @@ keep_environment =
 host_lookup =
 tls_advertise_hosts =
 queue_only = true
-domainlist local_domains = dsearch;%[6]s
 acl_smtp_rcpt = acl_check_rcpt
 
 begin acl
 acl_check_rcpt:
-  accept domains = +local_domains
+  accept domains = dsearch;%[6]s
   deny message = relay not permitted
 
-begin routers
-sieve_user:
-  driver = accept
-  domains = +local_domains
-  local_parts = dsearch;%[6]s/$domain_data
-  local_part_suffix = +* : -*
-  local_part_suffix_optional
-  transport = sieve_lda
-
-begin transports
-sieve_lda:
-  driver = pipe
-  command = %[7]s -c %[8]s -e
-  message_prefix =
-  message_suffix =
-  return_path_add
-  delivery_date_add
-  envelope_to_add
-  temp_errors = 64 : 69 : 70 : 71 : 72 : 73 : 74 : 75 : 78
-  log_defer_output
-  log_fail_output
-  return_fail_output
-  user = %[5]s
-  group = %[5]s
+%[7]s
 
 begin retry
 *   *   F,1h,10m
-`, spool, logDir, e.dir, e.port, eximMailUser, e.mailRoot, e.lda, ldaConf)
+`, spool, logDir, e.dir, e.port, eximMailUser, e.mailRoot, snippet)
+}
+
+// eximSnippetFromHelp cuts the router and transport out of the built
+// binary's --help text (from "begin routers" to the transport's "group ="
+// line) and removes the two-space indent.
+func eximSnippetFromHelp(t *testing.T, lda string) string {
+	t.Helper()
+	out, err := exec.Command(lda, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("sieve-lda --help: %v\n%s", err, out)
+	}
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(string(out), "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "begin routers" {
+			in = true
+		}
+		if !in {
+			continue
+		}
+		b.WriteString(strings.TrimPrefix(line, "  ") + "\n")
+		if strings.HasPrefix(trimmed, "group =") {
+			return b.String()
+		}
+	}
+	t.Fatalf("no Exim router/transport snippet (begin routers ... group =) in sieve-lda --help:\n%s", out)
+	return ""
 }
 
 // send submits one message to Exim over SMTP.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/sieved/sieved/engine"
 	"reflect"
 	"strings"
 	"testing"
@@ -40,5 +41,13 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("Parse(%q) error = %v, want containing %q", tc.text, err, tc.want)
 			}
 		})
+	}
+}
+
+// The [engine] defaults are the engine's, and the mapping back loses no
+// field: a limit added to engine.Limits but not to the section fails here.
+func TestEngineDefaultsRoundTrip(t *testing.T) {
+	if got, want := Default().Engine.Limits(), engine.DefaultLimits(); got != want {
+		t.Errorf("Default().Engine.Limits() = %+v\nwant engine.DefaultLimits() = %+v", got, want)
 	}
 }

@@ -27,22 +27,25 @@ type Engine struct {
 	MaxErrors         int           `toml:"max_errors"`
 }
 
+// defaultEngine takes the engine's own defaults, so the documented
+// config defaults and the engine cannot disagree.
 func defaultEngine() Engine {
+	l := engine.DefaultLimits()
 	return Engine{
-		MaxScriptBytes:    1 << 20,
-		MaxTokens:         100000,
-		MaxNesting:        32,
-		MaxVariables:      255,
-		MaxVariableLen:    4000,
-		MaxMatchWildcards: 64,
-		MaxMatchKeyBytes:  4096,
-		MaxActions:        32,
-		MaxRedirects:      4,
-		Timeout:           10 * time.Second,
-		MaxMIMEDepth:      16,
-		MaxMIMEParts:      256,
-		MaxBodyBytes:      8 << 20,
-		MaxErrors:         5,
+		MaxScriptBytes:    l.MaxScriptBytes,
+		MaxTokens:         l.MaxTokens,
+		MaxNesting:        l.MaxNesting,
+		MaxVariables:      l.MaxVariables,
+		MaxVariableLen:    l.MaxVariableLen,
+		MaxMatchWildcards: l.MaxMatchWildcards,
+		MaxMatchKeyBytes:  l.MaxMatchKeyBytes,
+		MaxActions:        l.MaxActions,
+		MaxRedirects:      l.MaxRedirects,
+		Timeout:           l.Timeout,
+		MaxMIMEDepth:      l.MaxMIMEDepth,
+		MaxMIMEParts:      l.MaxMIMEParts,
+		MaxBodyBytes:      l.MaxBodyBytes,
+		MaxErrors:         l.MaxErrors,
 	}
 }
 

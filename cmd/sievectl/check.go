@@ -37,14 +37,9 @@ func runCheck(ctx context.Context, st *stdio, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, code, ok := loadConfig(st, *cfgPath)
+	_, eng, code, ok := loadEngine(st, *cfgPath)
 	if !ok {
 		return code
-	}
-	eng, err := newEngine(cfg)
-	if err != nil {
-		fmt.Fprintf(st.err, "sievectl: %v\n", err)
-		return exitConfig
 	}
 	rc := exitOK
 	for _, path := range pos {

@@ -27,14 +27,9 @@ func runExtensions(ctx context.Context, st *stdio, args []string) int {
 		fmt.Fprintln(st.err, "sievectl extensions: takes no arguments")
 		return exitUsage
 	}
-	cfg, code, ok := loadConfig(st, *cfgPath)
+	_, eng, code, ok := loadEngine(st, *cfgPath)
 	if !ok {
 		return code
-	}
-	eng, err := newEngine(cfg)
-	if err != nil {
-		fmt.Fprintf(st.err, "sievectl: %v\n", err)
-		return exitConfig
 	}
 	for _, x := range eng.Extensions() {
 		fmt.Fprintln(st.out, x)

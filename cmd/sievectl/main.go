@@ -190,10 +190,14 @@ func loadConfig(st *stdio, path string) (config.Config, int, bool) {
 	return cfg, 0, true
 }
 
-// newEngine builds the engine the way sieved and sieve-lda do from the same
-// configuration.
-func newEngine(cfg config.Config) (*engine.Engine, error) {
-	return engine.New(wiring.EngineConfig(cfg)), nil
+// loadEngine loads the configuration (see loadConfig) and builds the
+// engine from it exactly as sieved and sieve-lda do (wiring.EngineConfig).
+func loadEngine(st *stdio, path string) (config.Config, *engine.Engine, int, bool) {
+	cfg, code, ok := loadConfig(st, path)
+	if !ok {
+		return cfg, nil, code, false
+	}
+	return cfg, engine.New(wiring.EngineConfig(cfg)), 0, true
 }
 
 // readInput reads a file, or stdin for "-".

@@ -107,14 +107,9 @@ func runTest(ctx context.Context, st *stdio, args []string) int {
 		fmt.Fprintln(st.err, "sievectl test: SCRIPT and MESSAGE cannot both be standard input")
 		return exitUsage
 	}
-	cfg, code, ok := loadConfig(st, *cfgPath)
+	cfg, eng, code, ok := loadEngine(st, *cfgPath)
 	if !ok {
 		return code
-	}
-	eng, err := newEngine(cfg)
-	if err != nil {
-		fmt.Fprintf(st.err, "sievectl: %v\n", err)
-		return exitConfig
 	}
 	src, err := readInput(st, pos[0])
 	if err != nil {

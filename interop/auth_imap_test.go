@@ -15,9 +15,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -109,27 +107,8 @@ func startDovecotIMAP(t *testing.T) *dovecotIMAP {
 	t.Helper()
 	dovecot := requirePeer(t, "/usr/sbin/dovecot")
 	doveadm := requirePeer(t, "doveadm")
-	if os.Getuid() != 0 {
-		if os.Getenv("SIEVED_REQUIRE_PEERS") == "1" {
-			t.Fatal("the Dovecot imapd test needs root (CI runs as root)")
-		}
-		t.Skip("the Dovecot imapd test needs root")
-	}
-	const mailUser = "mail"
-	u, err := user.Lookup(mailUser)
-	if err != nil {
-		t.Fatalf("user %s: %v", mailUser, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-
-	dir := t.TempDir()
 	// imap processes run as "mail" and must reach their home.
-	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, uid, gid := mailUserDir(t, "Dovecot imapd")
 	home := filepath.Join(dir, "home")
 	mustMkdir(t, home)
 	if err := os.Chown(home, uid, gid); err != nil {
@@ -193,7 +172,7 @@ service anvil {
 service auth {
   user = root
 }
-`, dir, d.plainPort, d.tlsPort, mailUser))
+`, dir, d.plainPort, d.tlsPort, peerMailUser))
 	startProcess(t, exec.Command(dovecot, "-F", "-c", conf))
 	waitPort(t, d.plainPort, 10*time.Second)
 	waitPort(t, d.tlsPort, 10*time.Second)

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -23,10 +22,6 @@ import (
 	"text/template"
 	"time"
 )
-
-// dovecotMailUser runs Dovecot's mail processes (managesieve): Dovecot
-// refuses root for them.
-const dovecotMailUser = "mail"
 
 // dovecotQuota are the Pigeonhole quota settings of a test instance; zero
 // leaves a setting out (unlimited).
@@ -46,27 +41,9 @@ func startDovecotManageSieve(t *testing.T, passwd string, tc *msCerts, q dovecot
 	dovecot := requirePeer(t, "/usr/sbin/dovecot")
 	requirePeer(t, "/usr/lib/dovecot/managesieve")
 	requirePeer(t, "/usr/lib/dovecot/managesieve-login")
-	if os.Getuid() != 0 {
-		if os.Getenv("SIEVED_REQUIRE_PEERS") == "1" {
-			t.Fatal("the Dovecot managesieved test needs root (CI runs as root)")
-		}
-		t.Skip("the Dovecot managesieved test needs root")
-	}
-	u, err := user.Lookup(dovecotMailUser)
-	if err != nil {
-		t.Fatalf("user %s: %v", dovecotMailUser, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-
-	dir := t.TempDir()
-	// The mail processes run as dovecotMailUser: they must reach their
-	// homes through the temp directory chain.
-	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The mail processes run as "mail": they must reach their homes
+	// through the temp directory chain.
+	dir, uid, gid := mailUserDir(t, "Dovecot managesieved")
 	home := filepath.Join(dir, "home")
 	sieveRoot := filepath.Join(dir, "sieve")
 	for _, d := range []string{home, sieveRoot} {
@@ -84,7 +61,7 @@ func startDovecotManageSieve(t *testing.T, passwd string, tc *msCerts, q dovecot
 		Dir, SieveRoot, Cert, Key, Passwd, User string
 		Port                                    int
 		dovecotQuota
-	}{dir, sieveRoot, tc.certFile, tc.keyFile, passwd, dovecotMailUser, port, q})
+	}{dir, sieveRoot, tc.certFile, tc.keyFile, passwd, peerMailUser, port, q})
 	if err != nil {
 		t.Fatal(err)
 	}

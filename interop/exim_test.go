@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -22,10 +21,6 @@ import (
 // local_part_suffix = +* : -*, and pipes each message into sieve-lda; a real
 // Dovecot imapd then reads the Maildir++ that sieve-lda wrote, so folder
 // names, subscriptions and flags are checked the way a mail client sees them.
-
-// eximMailUser is the unprivileged user the pipe transport and Dovecot run
-// deliveries as (Exim refuses to run a pipe as root).
-const eximMailUser = "mail"
 
 type eximEnv struct {
 	dir       string // everything lives below this
@@ -73,24 +68,11 @@ func setupExim(t *testing.T) *eximEnv {
 	t.Helper()
 	eximBin := requirePeer(t, "exim4")
 	requirePeer(t, "/usr/sbin/dovecot")
-	u, err := user.Lookup(eximMailUser)
-	if err != nil {
-		t.Fatalf("user %s: %v", eximMailUser, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if os.Getuid() != 0 {
-		requireRootOrSkip(t)
-	}
-
-	e := &eximEnv{dir: t.TempDir(), uid: uid, gid: gid}
-	// The pipe transport runs as "mail": it must reach the binary, the
-	// scripts and the Maildirs through the temp directory chain.
-	for d := e.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The pipe transport runs as "mail" (Exim refuses to run a pipe as
+	// root): it must reach the binary, the scripts and the Maildirs through
+	// the temp directory chain.
+	dir, uid, gid := mailUserDir(t, "Exim delivery")
+	e := &eximEnv{dir: dir, uid: uid, gid: gid}
 	e.sieveRoot = filepath.Join(e.dir, "sieve")
 	e.mailRoot = filepath.Join(e.dir, "vmail")
 	e.lda = filepath.Join(e.dir, "sieve-lda")
@@ -166,8 +148,8 @@ func eximConfig(t *testing.T, e *eximEnv, spool, logDir, ldaConf string) string 
 		"/var/vmail", e.mailRoot,
 		"/usr/local/bin/sieve-lda", e.lda,
 		"/etc/sieved/sieved.toml", ldaConf,
-		"user = vmail", "user = "+eximMailUser,
-		"group = vmail", "group = "+eximMailUser,
+		"user = vmail", "user = "+peerMailUser,
+		"group = vmail", "group = "+peerMailUser,
 	).Replace(snippet)
 	return fmt.Sprintf(`primary_hostname = mx.test
 spool_directory = %[1]s
@@ -193,7 +175,7 @@ acl_check_rcpt:
 
 begin retry
 *   *   F,1h,10m
-`, spool, logDir, e.dir, e.port, eximMailUser, e.mailRoot, snippet)
+`, spool, logDir, e.dir, e.port, peerMailUser, e.mailRoot, snippet)
 }
 
 // eximSnippetFromHelp cuts the router and transport out of the built
@@ -315,7 +297,7 @@ service anvil {
 service auth {
   user = root
 }
-`, dir, e.mailRoot, port, eximMailUser))
+`, dir, e.mailRoot, port, peerMailUser))
 	cmd := exec.Command("/usr/sbin/dovecot", "-F", "-c", conf)
 	startProcess(t, cmd)
 	waitPort(t, port, 10*time.Second)
@@ -480,12 +462,4 @@ func TestEximDefersOnTemporaryFailure(t *testing.T) {
 	if len(ents) != 1 {
 		t.Fatalf("after the retry new/ has %d messages, want 1", len(ents))
 	}
-}
-
-func requireRootOrSkip(t *testing.T) {
-	t.Helper()
-	if os.Getenv("SIEVED_REQUIRE_PEERS") == "1" {
-		t.Fatal("the Exim delivery test needs root (CI runs as root)")
-	}
-	t.Skip("the Exim delivery test needs root")
 }

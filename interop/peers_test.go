@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -153,4 +154,36 @@ func chownTree(t testing.TB, root string, uid, gid int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// peerMailUser is the unprivileged user real Dovecot and Exim instances
+// run mail processes and pipe deliveries as.
+const peerMailUser = "mail"
+
+// mailUserDir is the setup every test that runs a real Dovecot or Exim
+// shares: those programs refuse to deliver or serve mail as root, so their
+// workers run as the unprivileged "mail" user. It requires root (failing
+// under SIEVED_REQUIRE_PEERS=1, skipping otherwise; `what` names the test),
+// and returns a fresh temp dir that "mail" can traverse plus mail's ids.
+func mailUserDir(t *testing.T, what string) (dir string, uid, gid int) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		if os.Getenv("SIEVED_REQUIRE_PEERS") == "1" {
+			t.Fatalf("the %s test needs root (CI runs as root)", what)
+		}
+		t.Skipf("the %s test needs root", what)
+	}
+	u, err := user.Lookup(peerMailUser)
+	if err != nil {
+		t.Fatalf("user %s: %v", peerMailUser, err)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	dir = t.TempDir()
+	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, uid, gid
 }

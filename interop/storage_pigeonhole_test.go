@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,25 +28,7 @@ func startPigeonholeDoveadm(t *testing.T) *pigeonholeDoveadm {
 	if _, err := os.Stat("/usr/lib/dovecot/modules/doveadm/lib10_doveadm_sieve_plugin.so"); err != nil {
 		requirePeer(t, "/usr/lib/dovecot/modules/doveadm/lib10_doveadm_sieve_plugin.so")
 	}
-	if os.Getuid() != 0 {
-		if os.Getenv("SIEVED_REQUIRE_PEERS") == "1" {
-			t.Fatal("the Pigeonhole storage test needs root (CI runs as root)")
-		}
-		t.Skip("the Pigeonhole storage test needs root")
-	}
-	const mailUser = "mail" // Dovecot refuses to act as root
-	u, err := user.Lookup(mailUser)
-	if err != nil {
-		t.Fatalf("user %s: %v", mailUser, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	dir := t.TempDir()
-	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, uid, gid := mailUserDir(t, "Pigeonhole storage") // Dovecot refuses to act as root
 	p := &pigeonholeDoveadm{conf: filepath.Join(dir, "dovecot.conf"), log: filepath.Join(dir, "dovecot.log"), root: filepath.Join(dir, "sieve")}
 	for _, d := range []string{p.root, filepath.Join(dir, "mail"), filepath.Join(dir, "home")} {
 		mustMkdir(t, d)
@@ -74,7 +54,7 @@ userdb {
 plugin {
   sieve = file:%[1]s/sieve/%%d/%%n;active=%[1]s/sieve/%%d/%%n/active
 }
-`, dir, mailUser))
+`, dir, peerMailUser))
 	startProcess(t, exec.Command(dovecot, "-F", "-c", p.conf))
 	// doveadm reaches the auth process through base_dir; wait for it.
 	sock := filepath.Join(dir, "run", "auth-userdb")

@@ -834,7 +834,11 @@ func (u *UserStore) ensureVacationDir() error {
 		}
 	}
 	if err := os.Chmod(p, mode); err != nil {
-		return fmt.Errorf("storage: chmod %s: %w", p, err)
+		// setgid only keeps the state files' group tidy; a sandbox that
+		// forbids it (systemd RestrictSUIDSGID=) must not fail the upload.
+		if err := os.Chmod(p, mode&fs.ModePerm); err != nil {
+			return fmt.Errorf("storage: chmod %s: %w", p, err)
+		}
 	}
 	return syncDir(u.dir)
 }

@@ -133,9 +133,14 @@ func (e *Engine) Compile(name string, src []byte) (*Script, Diagnostics) {
 		return nil, capDiagnostics(diags, e.cfg.Limits.MaxErrors)
 	}
 	diags = append(diags, st.warnings...)
+	always := unconditional(cmds)
 	for _, x := range e.cfg.Extensions {
 		if v, ok := x.(Validator); ok {
-			diags = append(diags, v.Validate(st.usesFor(x))...)
+			uses := st.usesFor(x)
+			for i := range uses {
+				uses[i].Unconditional = always[position{uses[i].Line, uses[i].Column}]
+			}
+			diags = append(diags, v.Validate(uses)...)
 		}
 	}
 	sortDiagnostics(diags)
@@ -385,6 +390,19 @@ func capDiagnostics(d Diagnostics, max int) Diagnostics {
 			warns++
 		}
 		out = append(out, x)
+	}
+	return out
+}
+
+// unconditional returns the positions of the top-level commands that run on
+// every message: those before the first top-level stop.
+func unconditional(cmds []parser.Cmd) map[position]bool {
+	out := map[position]bool{}
+	for _, c := range cmds {
+		if strings.EqualFold(c.Id, "stop") {
+			break
+		}
+		out[position{c.Line, c.Col}] = true
 	}
 	return out
 }

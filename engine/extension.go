@@ -64,6 +64,10 @@ func (e *ActionError) Error() string { return e.Msg }
 type CommandUse struct {
 	Name         string
 	Line, Column int
+	// Unconditional: a top-level command with no top-level stop before
+	// it, so it runs on every message. Validators can refuse conflicts
+	// between unconditional commands and only warn about conditional ones.
+	Unconditional bool
 }
 
 // ArgKind is the kind of a tagged or positional argument.

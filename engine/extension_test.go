@@ -271,10 +271,10 @@ func TestValidatorSeesBuiltinActions(t *testing.T) {
 	}
 	want := []CommandUse{
 		{Name: "reject", Line: 2, Column: 11},
-		{Name: "xsee", Line: 3, Column: 1},
-		{Name: "keep", Line: 4, Column: 3},
-		{Name: "discard", Line: 4, Column: 9},
-		{Name: "redirect", Line: 5, Column: 1},
+		{Name: "xsee", Line: 3, Column: 1, Unconditional: true},
+		{Name: "keep", Line: 4, Column: 3, Unconditional: true},
+		{Name: "discard", Line: 4, Column: 9, Unconditional: true},
+		{Name: "redirect", Line: 5, Column: 1, Unconditional: true},
 	}
 	if !reflect.DeepEqual(x.got, want) {
 		t.Errorf("Validate got\n %v\nwant\n %v", x.got, want)

@@ -953,6 +953,7 @@ func TestVacationManageSieve(t *testing.T) {
 		{"seconds without vacation-seconds", "require \"vacation\";\nvacation :seconds 60 \"away\";\n", "NO", 2},
 		{"second vacation", "require \"vacation\";\nif true { vacation \"a\"; }\nelse {\n  vacation :handle \"b\" \"b\"; }\n", "OK (WARNINGS)", 4},
 		{"vacation with reject", "require [\"vacation\", \"reject\"];\nif header :contains \"subject\" \"x\" { vacation \"a\"; }\n\nreject \"no\";\n", "OK (WARNINGS)", 4},
+		{"unconditional vacation with reject", "require [\"vacation\", \"reject\"];\nvacation \"a\";\n\nreject \"no\";\n", "NO", 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.t = t

@@ -179,33 +179,39 @@ func (cmd *command) Execute(ctx context.Context, rt *engine.Runtime) error {
 	return rt.AddAction(engine.ExtensionAction{Extension: ExtensionName, Value: act, CancelsImplicitKeep: false})
 }
 
-// Validate implements engine.Validator: a script with more than one
-// vacation command gets a warning at the second one, and a script with
-// vacation and reject or ereject (RFC 5429 2.3) a warning at the later of
-// the two. They are not errors because "if ... { vacation ... } else {
-// reject ... }" is a fine script (Pigeonhole accepts both); executing both
-// in one run is a run-time error (see Execute and CheckActions), as in
-// Pigeonhole. The warnings make PUTSCRIPT answer OK (WARNINGS) with the
-// lines, so the author learns of it at upload rather than from a failed
-// delivery.
+// Validate implements engine.Validator: a second vacation command, or
+// vacation together with reject or ereject (RFC 5429 2.3), is flagged at
+// the later of the two. When both run on every message (top level, no stop
+// before them) the script can never work and it is a compile error, so
+// PUTSCRIPT refuses it with both lines. Otherwise it is a warning (PUTSCRIPT
+// answers OK (WARNINGS)): "if ... { vacation ... } else { reject ... }" is
+// a fine script, and executing both in one run is a run-time error (see
+// Execute and CheckActions), as in Pigeonhole, which accepts both forms.
 func (x *Extension) Validate(uses []engine.CommandUse) engine.Diagnostics {
 	var d engine.Diagnostics
 	var first, reject *engine.CommandUse
-	warn := func(u *engine.CommandUse, format string, args ...any) {
-		d = append(d, engine.Diagnostic{Line: u.Line, Column: u.Column, Severity: engine.SeverityWarning,
-			Message: fmt.Sprintf(format, args...)})
+	// report flags a conflict between u and the earlier other: an error
+	// when both run on every message (the script can never work), a
+	// warning when a condition may keep them apart.
+	report := func(u, other *engine.CommandUse, format string, args ...any) {
+		sev, tail := engine.SeverityWarning, ": executing both in one run is an error"
+		if u.Unconditional && other.Unconditional {
+			sev, tail = engine.SeverityError, ": both run on every message, and one run cannot execute both"
+		}
+		d = append(d, engine.Diagnostic{Line: u.Line, Column: u.Column, Severity: sev,
+			Message: fmt.Sprintf(format, args...) + tail})
 	}
-	warnedReject := false
+	reported := false
 	for i := range uses {
 		u := &uses[i]
 		switch u.Name {
 		case "vacation":
 			switch {
 			case first != nil:
-				warn(u, "second vacation command (the first is at line %d): executing both in one run is an error", first.Line)
-			case reject != nil && !warnedReject:
-				warn(u, "vacation command with the %s command at line %d: executing both in one run is an error (both send a response to the sender)", reject.Name, reject.Line)
-				warnedReject = true
+				report(u, first, "second vacation command (the first is at line %d)", first.Line)
+			case reject != nil && !reported:
+				report(u, reject, "vacation command with the %s command at line %d (both send a response to the sender)", reject.Name, reject.Line)
+				reported = true
 			}
 			if first == nil {
 				first = u
@@ -214,9 +220,9 @@ func (x *Extension) Validate(uses []engine.CommandUse) engine.Diagnostics {
 			if reject == nil {
 				reject = u
 			}
-			if first != nil && !warnedReject {
-				warn(u, "%s command with the vacation command at line %d: executing both in one run is an error (both send a response to the sender)", u.Name, first.Line)
-				warnedReject = true
+			if first != nil && !reported {
+				report(u, first, "%s command with the vacation command at line %d (both send a response to the sender)", u.Name, first.Line)
+				reported = true
 			}
 		}
 	}

@@ -52,6 +52,10 @@ away
 		{name: "second vacation is a warning", src: "require \"vacation\";\nif true { vacation \"a\"; }\nelse { vacation :handle \"b\" \"b\"; }", warnLine: 3, warnText: "second vacation"},
 		{name: "reject after vacation is a warning", src: "require [\"vacation\", \"reject\"];\nif true { vacation \"a\"; }\nelse {\n  reject \"no\"; }", warnLine: 4, warnText: "reject command with the vacation command at line 2"},
 		{name: "vacation after ereject is a warning", src: "require [\"vacation\", \"ereject\"];\nif true { ereject \"no\"; }\n\nvacation \"a\";", warnLine: 4, warnText: "with the ereject command at line 2"},
+		// Both on every message: the script can never work, so refuse it.
+		{name: "two unconditional vacations", src: "require \"vacation\";\nvacation \"a\";\nvacation :handle \"b\" \"b\";", errLine: 3, errText: "second vacation command (the first is at line 2): both run on every message"},
+		{name: "unconditional vacation and reject", src: "require [\"vacation\", \"reject\"];\nvacation \"a\";\n\nreject \"no\";", errLine: 4, errText: "reject command with the vacation command at line 2"},
+		{name: "a stop between makes the second conditional", src: "require [\"vacation\", \"reject\"];\nvacation \"a\";\nstop;\nreject \"no\";", warnLine: 4, warnText: "executing both in one run is an error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, diags := eng.Compile("test", []byte(tc.src))
@@ -142,9 +146,10 @@ vacation :subject "${s}" :from "${f}" :addresses ["${f}"] "${who} is away";`,
 			want: Action{Period: 7 * day, Reason: "away", Addresses: []string{"ok@example.org"}, Handle: DefaultHandle("away", "", "", false)}},
 		{name: "invalid :from at run time", src: `require ["vacation", "variables"]; set "f" "nope"; vacation :from "${f}" "away";`,
 			wantErr: ":from"},
-		{name: "two vacations executed", src: "require \"vacation\";\nvacation \"a\";\nvacation :handle \"x\" \"b\";", wantErr: "duplicate vacation"},
-		{name: "vacation with reject", src: "require [\"vacation\", \"reject\"];\nvacation \"a\";\nreject \"no\";", wantErr: "line 3: reject action conflicts with the vacation action"},
-		{name: "vacation with ereject", src: "require [\"vacation\", \"ereject\"];\nereject \"no\";\nvacation \"a\";", wantErr: "line 3: vacation: vacation conflicts with the earlier ereject action"},
+		// Conditional at compile time (so only warned about), executed together.
+		{name: "two vacations executed", src: "require \"vacation\";\nif true { vacation \"a\"; }\nvacation :handle \"x\" \"b\";", wantErr: "duplicate vacation"},
+		{name: "vacation with reject", src: "require [\"vacation\", \"reject\"];\nif true { vacation \"a\"; }\nreject \"no\";", wantErr: "line 3: reject action conflicts with the vacation action"},
+		{name: "vacation with ereject", src: "require [\"vacation\", \"ereject\"];\nif true { ereject \"no\"; }\nvacation \"a\";", wantErr: "line 3: vacation: vacation conflicts with the earlier ereject action"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := run(t, eng, tc.src, testMsg)

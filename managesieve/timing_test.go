@@ -27,14 +27,15 @@ func (c *client) timedAuth(password string) (resp, time.Duration) {
 
 func TestLoginDelayOnTheWire(t *testing.T) {
 	const (
-		base = 100 * time.Millisecond
-		max  = 400 * time.Millisecond
-		// slack is the upper margin for scheduling on a loaded machine;
-		// every upper bound below is one a broken feature cannot meet.
+		base  = 100 * time.Millisecond
+		limit = 400 * time.Millisecond
+		// slack is the upper margin for scheduling on a loaded machine,
+		// small enough that an uncapped delay (800ms), a delay kept
+		// after a success (400ms) or a delayed success misses the bounds.
 		slack = 300 * time.Millisecond
 	)
 	e := newEnv(t, func(o *Options, _ *storage.Config) {
-		o.LoginDelay, o.MaxLoginDelay = base, max
+		o.LoginDelay, o.MaxLoginDelay = base, limit
 	})
 
 	// Four failures from 127.0.0.1 over two connections: the delay is
@@ -46,8 +47,8 @@ func TestLoginDelayOnTheWire(t *testing.T) {
 	}{
 		{0, base, 2*base + slack/2},   // 100ms, not yet doubled
 		{0, 2 * base, 4*base + slack}, // 200ms
-		{1, max, max + slack},         // 400ms: 4*base reaches the cap
-		{1, max, max + slack},         // capped: 400ms, not 800ms
+		{1, limit, limit + slack},     // 400ms: 4*base reaches the cap
+		{1, limit, limit + slack},     // capped: 400ms, not 800ms
 	}
 	conns := []*client{e.greeted(), e.greeted()}
 	for i, st := range steps {
@@ -67,7 +68,7 @@ func TestLoginDelayOnTheWire(t *testing.T) {
 	if r.status != "OK" {
 		t.Fatalf("login after failures: %s", r.raw)
 	}
-	if d >= max-base {
+	if d >= limit-base {
 		t.Errorf("successful login took %v; successes must not be delayed", d)
 	}
 	ok.send("NOOP")
@@ -81,8 +82,8 @@ func TestLoginDelayOnTheWire(t *testing.T) {
 	if r.status != "NO" {
 		t.Fatalf("failure after success: %s", r.raw)
 	}
-	if d < base || d >= max-base {
-		t.Errorf("failure after a success answered after %v, want [%v, %v)", d, base, max-base)
+	if d < base || d >= limit-base {
+		t.Errorf("failure after a success answered after %v, want [%v, %v)", d, base, limit-base)
 	}
 }
 

@@ -30,35 +30,8 @@ SIEVE
   head -c $((MB * 1024 * 1024)) /dev/zero | tr '\0' 'x' | fold -w 64
 } > "$W/msg.eml"
 
-mkdir -p "$W/sieve/example.org/alice" "$W/vmail-ours/example.org/alice" "$W/vmail-dovecot/example.org/alice" "$W/dovecot" "$W/sieve-dovecot"
-cp "$W/rules.sieve" "$W/sieve/example.org/alice/rules.sieve"
-ln -s rules.sieve "$W/sieve/example.org/alice/active"
-cp "$W/rules.sieve" "$W/sieve-dovecot/rules.sieve"
-ln -s rules.sieve "$W/sieve-dovecot/active"
-cat > "$W/sieved.toml" <<CONF
-[storage]
-root = "$W/sieve"
-[lda]
-mail_dir = "$W/vmail-ours/{domain}/{user}"
-CONF
-cat > "$W/dovecot/dovecot.conf" <<CONF
-base_dir = $W/dovecot/run
-state_dir = $W/dovecot/state
-log_path = $W/dovecot/log
-info_log_path = $W/dovecot/log
-protocols =
-mail_location = maildir:$W/vmail-dovecot/example.org/alice
-lda_mailbox_autocreate = yes
-mail_fsync = always
-protocol lda {
-  mail_plugins = sieve
-}
-plugin {
-  sieve = file:$W/sieve-dovecot;active=$W/sieve-dovecot/active
-}
-CONF
-chown -R mail:mail "$W/vmail-ours" "$W/vmail-dovecot" "$W/dovecot" "$W/sieve-dovecot"
-AS_MAIL=(setpriv --reuid=mail --regid=mail --clear-groups)
+. bench/lda-setup.sh
+lda_setup
 
 measure() { # name command...
   local name=$1; shift

@@ -33,39 +33,8 @@ go build -o "$W/sieve-lda" ./cmd/sieve-lda
   for i in $(seq 1 300); do echo "line $i of a message body that is long enough to be realistic ......"; done
 } > "$W/msg.eml"
 
-mkdir -p "$W/sieve/example.org/alice" "$W/vmail-ours/example.org/alice" "$W/vmail-dovecot/example.org/alice" "$W/dovecot"
-cp "$W/rules.sieve" "$W/sieve/example.org/alice/rules.sieve"
-ln -s rules.sieve "$W/sieve/example.org/alice/active"
-# Dovecot gets its own writable copy so it can cache its compiled
-# active.svbin next to the script, as it does in production.
-mkdir -p "$W/sieve-dovecot"
-cp "$W/rules.sieve" "$W/sieve-dovecot/rules.sieve"
-ln -s rules.sieve "$W/sieve-dovecot/active"
-cat > "$W/sieved.toml" <<CONF
-[storage]
-root = "$W/sieve"
-[lda]
-mail_dir = "$W/vmail-ours/{domain}/{user}"
-CONF
-
-cat > "$W/dovecot/dovecot.conf" <<CONF
-base_dir = $W/dovecot/run
-state_dir = $W/dovecot/state
-log_path = $W/dovecot/log
-info_log_path = $W/dovecot/log
-protocols =
-mail_location = maildir:$W/vmail-dovecot/example.org/alice
-lda_mailbox_autocreate = yes
-lda_mailbox_autosubscribe = yes
-mail_fsync = always
-protocol lda {
-  mail_plugins = sieve
-}
-plugin {
-  sieve = file:$W/sieve-dovecot;active=$W/sieve-dovecot/active
-  sieve_extensions = +vacation-seconds
-}
-CONF
+. bench/lda-setup.sh
+lda_setup
 
 run() { # name command...
   local name=$1; shift
@@ -77,13 +46,7 @@ run() { # name command...
     'BEGIN { printf "%-12s %5d messages in %6.2f s: %7.1f messages/s, %5.2f ms/message\n", name, n, e-s, n/(e-s), 1000*(e-s)/n }'
 }
 
-# Both run as the unprivileged "mail" user, as an MTA's pipe transport does
-# (dovecot-lda as root insists on -d and an auth service).
-chown -R mail:mail "$W/vmail-ours" "$W/vmail-dovecot" "$W/dovecot" "$W/sieve-dovecot"
-AS_MAIL=(setpriv --reuid=mail --regid=mail --clear-groups)
 run sieve-lda "${AS_MAIL[@]}" "$W/sieve-lda" -c "$W/sieved.toml" -d alice@example.org -f bob@remote.example
-# Without -d dovecot-lda delivers for the invoking user with no auth
-# service, which is what a one-process-per-message benchmark wants.
 run dovecot-lda "${AS_MAIL[@]}" env HOME="$W/vmail-dovecot/example.org/alice" USER=alice /usr/lib/dovecot/dovecot-lda -c "$W/dovecot/dovecot.conf" -f bob@remote.example
 
 ours=$(find "$W/vmail-ours" -type f -path '*/new/*' | wc -l)

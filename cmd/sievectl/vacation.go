@@ -31,13 +31,14 @@ each, until when no new reply is sent to them).
   sievectl vacation list USER            senders answered, soonest expiry first
   sievectl vacation forget USER SENDER   forget SENDER (every handle): the next
                                          message from SENDER gets a reply again
-  sievectl vacation forget USER --all    forget every sender
+  sievectl vacation forget USER          forget every sender (--all says the
+                                         same explicitly)
 
 USER is user@domain. Run it as the delivery user (the state files are
 readable by that user only).`
 
 func runVacation(ctx context.Context, st *stdio, args []string) int {
-	fset := newFlagSet(st, "vacation", "[--config FILE] list USER | forget USER (SENDER | --all)", vacationHelp)
+	fset := newFlagSet(st, "vacation", "[--config FILE] list USER | forget USER [SENDER | --all]", vacationHelp)
 	cfgPath := fset.String("config", "", "read the storage root and vacation settings from this sieved `FILE` (TOML); default: built-in defaults")
 	all := fset.Bool("all", false, "forget: forget every sender of USER")
 	pos, code, ok := parseInterspersed(st, fset, args)
@@ -53,7 +54,7 @@ func runVacation(ctx context.Context, st *stdio, args []string) int {
 	switch {
 	case sub == "list" && len(pos) == 2 && !*all:
 	case sub == "forget" && len(pos) == 3 && !*all:
-	case sub == "forget" && len(pos) == 2 && *all:
+	case sub == "forget" && len(pos) == 2: // every sender, with or without --all
 	default:
 		fmt.Fprintf(st.err, "sievectl vacation: bad arguments %q\n", strings.Join(pos, " "))
 		fset.Usage()
@@ -93,8 +94,8 @@ func runVacation(ctx context.Context, st *stdio, args []string) int {
 		}
 		w.Flush()
 	case "forget":
-		sender := ""
-		if !*all {
+		sender := "" // every sender
+		if len(pos) == 3 {
 			sender = pos[2]
 		}
 		n, err := store.Forget(ctx, sender)

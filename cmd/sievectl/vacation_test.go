@@ -55,11 +55,21 @@ func TestVacationListForget(t *testing.T) {
 	if _, out, _ := runVac(t, "--config", conf, "list", "alice@example.org"); strings.Contains(out, "bob@") || !strings.Contains(out, "carol@") {
 		t.Fatalf("after forget bob:\n%s", out)
 	}
-	if code, out, _ := runVac(t, "--config", conf, "forget", "alice@example.org", "--all"); code != 0 || !strings.Contains(out, "forgot 1 entry") {
-		t.Fatalf("forget --all: %d %q", code, out)
+	// "forget USER [SENDER]": without a sender, every sender is forgotten.
+	if code, out, _ := runVac(t, "--config", conf, "forget", "alice@example.org"); code != 0 || !strings.Contains(out, "forgot 1 entry") {
+		t.Fatalf("forget USER: %d %q", code, out)
 	}
 	if _, out, _ := runVac(t, "--config", conf, "list", "alice@example.org"); !strings.Contains(out, "no senders") {
-		t.Fatalf("after forget --all:\n%s", out)
+		t.Fatalf("after forget USER:\n%s", out)
+	}
+	tx, err = st.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Mark("dave@example.com", "default-1", until)
+	tx.Close()
+	if code, out, _ := runVac(t, "--config", conf, "forget", "alice@example.org", "--all"); code != 0 || !strings.Contains(out, "forgot 1 entry") {
+		t.Fatalf("forget --all: %d %q", code, out)
 	}
 }
 
@@ -72,7 +82,7 @@ func TestVacationUsage(t *testing.T) {
 		{},
 		{"list"},
 		{"list", "alice@example.org", "extra"},
-		{"forget", "alice@example.org"},
+		{"forget"},
 		{"forget", "alice@example.org", "bob@example.com", "--all"},
 		{"frobnicate", "alice@example.org"},
 		{"list", "not-an-address"},

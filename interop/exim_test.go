@@ -107,7 +107,7 @@ func setupExim(t *testing.T) *eximEnv {
 	e.conf = filepath.Join(e.dir, "exim.conf")
 	mustWrite(t, e.conf, eximConfig(t, e, spool, logDir, ldaConf))
 
-	cmd := exec.Command(eximBin, "-C", e.conf, "-bd", "-oX", strconv.Itoa(e.port))
+	cmd := exec.Command(eximBin, "-C", e.conf, "-bdf", "-oX", strconv.Itoa(e.port))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	startProcess(t, cmd)
 	waitPort(t, e.port, 10*time.Second)

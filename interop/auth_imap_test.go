@@ -2,16 +2,10 @@ package interop
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -116,10 +110,8 @@ func startDovecotIMAP(t *testing.T) *dovecotIMAP {
 	}
 
 	d := &dovecotIMAP{plainPort: freePort(t), tlsPort: freePort(t), passwd: filepath.Join(dir, "passwd")}
-	certPEM, keyPEM, pool := selfSignedCert(t)
-	d.roots = pool
-	mustWrite(t, filepath.Join(dir, "cert.pem"), certPEM)
-	mustWrite(t, filepath.Join(dir, "key.pem"), keyPEM)
+	// cert.pem (chain) and key.pem in dir, signed by a private CA.
+	d.roots = msMakeCerts(t, dir).pool
 
 	var lines []string
 	for _, au := range authUsers {
@@ -183,42 +175,6 @@ service auth {
 		}
 	})
 	return d
-}
-
-func selfSignedCert(t *testing.T) (certPEM, keyPEM string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sieved test IMAP"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})), pool
 }
 
 // TestAuthIMAPDovecot logs in through auth.IMAP against a real Dovecot

@@ -25,15 +25,11 @@ import (
 	"github.com/sieved/sieved/sender"
 )
 
-// An extensionHook lets another file of this package (e.g. vacation.go,
-// registered from init) add a project Sieve extension to the engine and a
-// handler for the actions it produces. Either result may be nil.
-type extensionHook func(cfg config.Config, snd sender.Sender) (ext engine.Extension, name string, h lda.ExtensionHandler, err error)
-
-var extensionHooks []extensionHook
-
-// registerExtension is called from init functions.
-func registerExtension(h extensionHook) { extensionHooks = append(extensionHooks, h) }
+// actionHandlers build, per extension name, the handler for the actions a
+// project Sieve extension produces; other files of this package (e.g.
+// vacation.go) register from init. The extensions themselves reach the
+// engine through wiring.EngineConfig, like in sieved and sievectl.
+var actionHandlers = map[string]func(cfg config.Config) lda.ExtensionHandler{}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stderr))
@@ -143,24 +139,14 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, exitConfig, "%v", err)
 	}
-	ec := wiring.EngineConfig(cfg)
 	handlers := map[string]lda.ExtensionHandler{}
-	for _, h := range extensionHooks {
-		ext, name, handler, err := h(cfg, snd)
-		if err != nil {
-			return fail(stderr, exitConfig, "%v", err)
-		}
-		if ext != nil {
-			ec.Extensions = append(ec.Extensions, ext)
-		}
-		if handler != nil {
-			handlers[name] = handler
-		}
+	for name, build := range actionHandlers {
+		handlers[name] = build(cfg)
 	}
 	l := &lda.LDA{
 		Config:      cfg.LDA,
 		StorageRoot: cfg.Storage.Root,
-		Engine:      engine.New(ec),
+		Engine:      engine.New(wiring.EngineConfig(cfg)),
 		Sender:      snd,
 		Log:         log,
 		Extensions:  handlers,

@@ -8,17 +8,14 @@ import (
 	"github.com/sieved/sieved/config"
 	"github.com/sieved/sieved/engine"
 	"github.com/sieved/sieved/lda"
-	"github.com/sieved/sieved/sender"
 	"github.com/sieved/sieved/storage"
 	"github.com/sieved/sieved/vacation"
 )
 
-// Vacation plugs into main.go's extension hook: the LDA hands vacation
-// actions to the handler (the engine learns the extension in wiring).
+// The LDA hands vacation actions to vacationHandler (the engine learns the
+// extension itself in wiring).
 func init() {
-	registerExtension(func(cfg config.Config, _ sender.Sender) (engine.Extension, string, lda.ExtensionHandler, error) {
-		return nil, vacation.ExtensionName, vacationHandler(cfg), nil
-	})
+	actionHandlers[vacation.ExtensionName] = vacationHandler
 }
 
 // vacationHandler sends vacation replies after the message is stored
